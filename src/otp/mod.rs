@@ -1,0 +1,219 @@
+//! RFC 4226/6238 codes: a key prepared once per secret, generation, and constant-time window
+//! verification.
+
+mod keyed_hash;
+
+use core::fmt;
+use core::ops::RangeInclusive;
+
+use subtle::{Choice, ConditionallySelectable, ConstantTimeEq, ConstantTimeGreater};
+
+use crate::code::{Code, CodeError};
+use crate::config::{Algorithm, TotpConfig};
+use crate::secret::Secret;
+use crate::time::{Step, TimeError, UnixTime};
+
+use keyed_hash::{KeyedHash, Sha1Compression, Sha256Compression, Sha512Compression};
+
+/// The HMAC key states for one secret, per algorithm.
+#[derive(Clone)]
+enum PreparedMac {
+    Sha1(KeyedHash<Sha1Compression, 5, 64>),
+    Sha256(KeyedHash<Sha256Compression, 8, 64>),
+    Sha512(KeyedHash<Sha512Compression, 8, 128>),
+}
+
+/// A secret prepared for computing and checking codes under one [`TotpConfig`].
+///
+/// Preparing runs the HMAC key schedule once; after that a code costs two compressions of the
+/// hash and no allocation, and verifying a ±1 window costs six. Keep a `TotpKey` for as long as
+/// the secret is in use rather than rebuilding it per request. The key states are zeroized on
+/// drop and `Debug` shows only the configuration.
+///
+/// ```
+/// use softtoken::{Secret, Step, TotpConfig, TotpKey, UnixTime, VerifyError};
+///
+/// let secret = Secret::from_bytes(b"12345678901234567890")?;
+/// let key = TotpKey::new(&secret, TotpConfig::default());
+///
+/// let now = UnixTime(59);
+/// let code = key.code_at(now)?;
+/// assert_eq!(code.reveal(), "287082"); // RFC 6238 Appendix B, 6-digit form
+///
+/// // First use: accepted, and the step it matched becomes the caller's watermark.
+/// let step = key.verify(&code, now, None)?;
+/// assert_eq!(step, Step(1));
+/// // The same code again is a replay.
+/// assert_eq!(key.verify(&code, now, Some(step)), Err(VerifyError::Replayed));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct TotpKey {
+    mac: PreparedMac,
+    config: TotpConfig,
+}
+
+impl TotpKey {
+    /// Runs the HMAC key schedule for `secret` under `config`'s algorithm.
+    #[must_use]
+    pub fn new(secret: &Secret, config: TotpConfig) -> TotpKey {
+        let key = secret.key_bytes();
+        let mac = match config.algorithm() {
+            Algorithm::Sha1 => PreparedMac::Sha1(KeyedHash::new(key)),
+            Algorithm::Sha256 => PreparedMac::Sha256(KeyedHash::new(key)),
+            Algorithm::Sha512 => PreparedMac::Sha512(KeyedHash::new(key)),
+        };
+        TotpKey { mac, config }
+    }
+
+    /// The configuration the key was prepared for.
+    #[must_use]
+    pub const fn config(&self) -> &TotpConfig {
+        &self.config
+    }
+
+    /// Parses user input strictly with this key's digit count (see [`Code::parse`]).
+    ///
+    /// # Errors
+    /// [`CodeError`] when the input is not exactly the configured number of ASCII digits.
+    pub fn parse_code(&self, input: &str) -> Result<Code, CodeError> {
+        Code::parse(input, self.config.digits())
+    }
+
+    /// The HOTP code for a counter (RFC 4226 §5.3); for TOTP the counter is the time step.
+    #[must_use]
+    pub fn code_at_step(&self, step: Step) -> Code {
+        let digits = self.config.digits();
+        let truncated = match &self.mac {
+            PreparedMac::Sha1(mac) => mac.truncated_mac(step.0),
+            PreparedMac::Sha256(mac) => mac.truncated_mac(step.0),
+            PreparedMac::Sha512(mac) => mac.truncated_mac(step.0),
+        };
+        Code::from_reduced(digits.reduce(truncated), digits)
+    }
+
+    /// The TOTP code for the step `now` falls in.
+    ///
+    /// # Errors
+    /// [`TimeError`] when `now` is before T0 or after [`UnixTime::MAX`].
+    pub fn code_at(&self, now: UnixTime) -> Result<Code, TimeError> {
+        Ok(self.code_at_step(self.config.step_at(now)?))
+    }
+
+    /// Checks `code` against every step of the window around `now`, and returns the highest
+    /// matching step after `last_used` — the value to store as the new watermark.
+    ///
+    /// Every candidate in the window is computed and compared in constant time; the results
+    /// are folded with [`subtle::Choice`] and the function branches once, at the end. The time
+    /// taken depends on the window and `now`, never on the code or which step matched. Steps
+    /// before 0 do not exist and are skipped, so `now` in the first step with a window reaching
+    /// back is fine.
+    ///
+    /// The caller owns the replay guard: persist the returned step as `last_used` atomically
+    /// with accepting the code (the service layer does this with compare-and-swap).
+    ///
+    /// # Errors
+    /// - [`VerifyError::NoMatch`]: the code matches no step in the window.
+    /// - [`VerifyError::Replayed`]: it matches only steps at or before `last_used`.
+    /// - [`VerifyError::DigitsMismatch`]: the code was parsed for another digit count.
+    /// - [`VerifyError::Time`]: `now` is before T0 or after [`UnixTime::MAX`].
+    pub fn verify(
+        &self,
+        code: &Code,
+        now: UnixTime,
+        last_used: Option<Step>,
+    ) -> Result<Step, VerifyError> {
+        let current = self.config.step_at(now)?;
+        if code.digits() != self.config.digits() {
+            return Err(VerifyError::DigitsMismatch);
+        }
+        let window = self.config.window();
+        // `current` ≤ UnixTime::MAX and `ahead` ≤ Window::MAX_STEPS: no overflow.
+        let first = current.0.saturating_sub(u64::from(window.back()));
+        let last = current.0.saturating_add(u64::from(window.ahead()));
+        let outcome = match &self.mac {
+            PreparedMac::Sha1(mac) => {
+                fold_window(first..=last, code, last_used, |s| mac.truncated_mac(s))
+            }
+            PreparedMac::Sha256(mac) => {
+                fold_window(first..=last, code, last_used, |s| mac.truncated_mac(s))
+            }
+            PreparedMac::Sha512(mac) => {
+                fold_window(first..=last, code, last_used, |s| mac.truncated_mac(s))
+            }
+        };
+        if bool::from(outcome.fresh_match) {
+            Ok(Step(outcome.highest_fresh_step))
+        } else if bool::from(outcome.any_match) {
+            Err(VerifyError::Replayed)
+        } else {
+            Err(VerifyError::NoMatch)
+        }
+    }
+}
+
+/// What the window said, still in constant-time form.
+struct WindowOutcome {
+    fresh_match: Choice,
+    any_match: Choice,
+    highest_fresh_step: u64,
+}
+
+/// Computes every candidate in `steps` and folds the comparisons without branching
+/// on them. Ascending order makes the last fresh match selected the highest.
+#[inline(always)]
+fn fold_window(
+    steps: RangeInclusive<u64>,
+    code: &Code,
+    last_used: Option<Step>,
+    truncated_mac: impl Fn(u64) -> u32,
+) -> WindowOutcome {
+    let digits = code.digits();
+    let submitted = code.value();
+    let mut outcome = WindowOutcome {
+        fresh_match: Choice::from(0),
+        any_match: Choice::from(0),
+        highest_fresh_step: 0,
+    };
+    for step in steps {
+        let candidate = digits.reduce(truncated_mac(step));
+        let matches = candidate.ct_eq(&submitted);
+        let fresh = match last_used {
+            None => Choice::from(1),
+            Some(watermark) => step.ct_gt(&watermark.0),
+        };
+        let accepted = matches & fresh;
+        outcome.highest_fresh_step =
+            u64::conditional_select(&outcome.highest_fresh_step, &step, accepted);
+        outcome.fresh_match |= accepted;
+        outcome.any_match |= matches;
+    }
+    outcome
+}
+
+impl fmt::Debug for TotpKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TotpKey")
+            .field("config", &self.config)
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Why a code was not accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The code matches no step in the window.
+    #[error("the code does not match")]
+    NoMatch,
+    /// The code matches, but only for steps already used (at or before the watermark).
+    #[error("the code has already been used")]
+    Replayed,
+    /// The code has a different digit count from the key's configuration.
+    #[error("the code has a different number of digits from the configuration")]
+    DigitsMismatch,
+    /// `now` cannot be turned into a step.
+    #[error(transparent)]
+    Time(#[from] TimeError),
+}
