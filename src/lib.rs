@@ -77,3 +77,8 @@ pub use config::{Algorithm, ConfigError, Digits, TotpConfig, Window};
 pub use otp::{TotpKey, VerifyError};
 pub use secret::{Secret, SecretError};
 pub use time::{Step, TimeError, UnixTime};
+
+/// README's examples are compiled and run as doc tests, so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,5 +1,7 @@
 //! Known answers: RFC 6238 Appendix B and RFC 4226 Appendix D, table-driven.
 
+#![allow(clippy::unwrap_used)] // tests assert by panicking
+
 use softtoken::{Algorithm, Digits, Secret, Step, TotpConfig, TotpKey, UnixTime};
 
 /// RFC 6238 Appendix B seeds: the ASCII "1234567890" repeated to the hash's output length.
