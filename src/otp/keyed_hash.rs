@@ -180,29 +180,88 @@ impl<C: Compression<WORDS, BLOCK>, const WORDS: usize, const BLOCK: usize>
     /// (RFC 4226 §5.3). Two compressions, no allocation.
     #[inline(always)]
     pub(crate) fn truncated_mac(&self, counter: u64) -> u32 {
-        // The HMAC output for one counter says nothing about the key and is only worth the code
-        // of that step, so the stack buffers below are not zeroized: it would cost more than the
-        // compressions it protects on the hot path.
-        let mut block = [0u8; BLOCK];
-        write_prefix(&mut block, &counter.to_be_bytes());
-        finish_padding(&mut block, 8);
         let mut state = self.inner;
-        C::compress(&mut state, &block);
+        C::compress(&mut state, &inner_block::<BLOCK>(counter));
+        let outer_block = self.outer_block(&state);
+        state = self.outer;
+        C::compress(&mut state, &outer_block);
+        self.truncate(&state)
+    }
 
+    /// [`Self::truncated_mac`] for the `count` consecutive counters `first, first + 1, …`,
+    /// into the first `count` slots of `out`.
+    ///
+    /// Each HMAC is a chain of two compressions, but the chains of different counters are
+    /// independent, so they are computed [`LANES`] at a time, phase by phase: every block of a
+    /// phase is written before any compression of that phase starts. The compression loads its
+    /// block with 16-byte loads that cannot forward from the narrower stores that built it, so
+    /// a block written between two compressions waits for the earlier compression to retire;
+    /// written up front, the compressions of a phase overlap in the CPU's out-of-order window.
+    #[inline(always)]
+    pub(crate) fn truncated_macs(&self, first: u64, out: &mut [u32; MAX_CANDIDATES], count: usize) {
+        let count = count.min(MAX_CANDIDATES);
+        for (lane_start, out) in (0..count).step_by(LANES).zip(out.chunks_mut(LANES)) {
+            let lanes = (count - lane_start).min(LANES);
+            let base = first.saturating_add(lane_start as u64);
+            let mut blocks = [[0u8; BLOCK]; LANES];
+            for (counter, block) in (base..).zip(blocks.iter_mut().take(lanes)) {
+                *block = inner_block::<BLOCK>(counter);
+            }
+            let mut states = [self.inner; LANES];
+            for (state, block) in states.iter_mut().zip(&blocks).take(lanes) {
+                C::compress(state, block);
+            }
+            for (block, state) in blocks.iter_mut().zip(&states).take(lanes) {
+                *block = self.outer_block(state);
+            }
+            let mut states = [self.outer; LANES];
+            for (state, block) in states.iter_mut().zip(&blocks).take(lanes) {
+                C::compress(state, block);
+            }
+            for (slot, state) in out.iter_mut().zip(&states).take(lanes) {
+                *slot = self.truncate(state);
+            }
+        }
+    }
+
+    // The HMAC output for one counter says nothing about the key and is only worth the code of
+    // that step, so the stack buffers below are not zeroized: on the hot path that would cost
+    // more than the compressions it protects.
+
+    /// The outer block: the inner digest, then padding for a block-plus-digest message.
+    #[inline(always)]
+    fn outer_block(&self, inner_state: &[C::Word; WORDS]) -> [u8; BLOCK] {
         let mut block = [0u8; BLOCK];
-        for (chunk, word) in block.chunks_exact_mut(C::Word::BYTES).zip(state) {
+        for (chunk, word) in block.chunks_exact_mut(C::Word::BYTES).zip(inner_state) {
             word.write_be(chunk);
         }
         finish_padding(&mut block, Self::DIGEST_BYTES);
-        let mut state = self.outer;
-        C::compress(&mut state, &block);
+        block
+    }
 
+    #[inline(always)]
+    fn truncate(&self, outer_state: &[C::Word; WORDS]) -> u32 {
         let mut digest = [0u8; MAX_DIGEST_BYTES];
-        for (chunk, word) in digest.chunks_exact_mut(C::Word::BYTES).zip(state) {
+        for (chunk, word) in digest.chunks_exact_mut(C::Word::BYTES).zip(outer_state) {
             word.write_be(chunk);
         }
         dynamic_truncation(&digest, Self::DIGEST_BYTES)
     }
+}
+
+/// HMACs computed side by side: a ±1 window in one pass.
+const LANES: usize = 4;
+
+/// Candidates in the widest window: `Window::MAX_STEPS` either side of the current step.
+pub(crate) const MAX_CANDIDATES: usize = 2 * crate::config::Window::MAX_STEPS as usize + 1;
+
+/// The inner block: the 8-byte big-endian counter, then padding for a block-plus-8 message.
+#[inline(always)]
+fn inner_block<const BLOCK: usize>(counter: u64) -> [u8; BLOCK] {
+    let mut block = [0u8; BLOCK];
+    write_prefix(&mut block, &counter.to_be_bytes());
+    finish_padding(&mut block, 8);
+    block
 }
 
 /// `pad = key ⊕ (byte repeated)`.

@@ -4,7 +4,6 @@
 mod keyed_hash;
 
 use core::fmt;
-use core::ops::RangeInclusive;
 
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq, ConstantTimeGreater};
 
@@ -13,7 +12,9 @@ use crate::config::{Algorithm, TotpConfig};
 use crate::secret::Secret;
 use crate::time::{Step, TimeError, UnixTime};
 
-use keyed_hash::{KeyedHash, Sha1Compression, Sha256Compression, Sha512Compression};
+use keyed_hash::{
+    KeyedHash, MAX_CANDIDATES, Sha1Compression, Sha256Compression, Sha512Compression,
+};
 
 /// The HMAC key states for one secret, per algorithm.
 #[derive(Clone)]
@@ -131,17 +132,16 @@ impl TotpKey {
         // `current` ≤ UnixTime::MAX and `ahead` ≤ Window::MAX_STEPS: no overflow.
         let first = current.0.saturating_sub(u64::from(window.back()));
         let last = current.0.saturating_add(u64::from(window.ahead()));
-        let outcome = match &self.mac {
-            PreparedMac::Sha1(mac) => {
-                fold_window(first..=last, code, last_used, |s| mac.truncated_mac(s))
-            }
-            PreparedMac::Sha256(mac) => {
-                fold_window(first..=last, code, last_used, |s| mac.truncated_mac(s))
-            }
-            PreparedMac::Sha512(mac) => {
-                fold_window(first..=last, code, last_used, |s| mac.truncated_mac(s))
-            }
-        };
+        // At most 2 × Window::MAX_STEPS + 1 steps: the window type bounds both sides.
+        let count = usize::try_from(last - first + 1).unwrap_or(MAX_CANDIDATES);
+        let mut candidates = [0u32; MAX_CANDIDATES];
+        match &self.mac {
+            PreparedMac::Sha1(mac) => mac.truncated_macs(first, &mut candidates, count),
+            PreparedMac::Sha256(mac) => mac.truncated_macs(first, &mut candidates, count),
+            PreparedMac::Sha512(mac) => mac.truncated_macs(first, &mut candidates, count),
+        }
+        let candidates = candidates.iter().take(count).copied();
+        let outcome = fold_window((first..).zip(candidates), code, last_used);
         if bool::from(outcome.fresh_match) {
             Ok(Step(outcome.highest_fresh_step))
         } else if bool::from(outcome.any_match) {
@@ -159,14 +159,14 @@ struct WindowOutcome {
     highest_fresh_step: u64,
 }
 
-/// Computes every candidate in `steps` and folds the comparisons without branching
-/// on them. Ascending order makes the last fresh match selected the highest.
+/// Compares every `(step, truncated HMAC)` candidate with the submitted code and folds the
+/// comparisons without branching on them. Ascending order makes the last fresh match selected
+/// the highest.
 #[inline(always)]
 fn fold_window(
-    steps: RangeInclusive<u64>,
+    candidates: impl Iterator<Item = (u64, u32)>,
     code: &Code,
     last_used: Option<Step>,
-    truncated_mac: impl Fn(u64) -> u32,
 ) -> WindowOutcome {
     let digits = code.digits();
     let submitted = code.value();
@@ -175,9 +175,8 @@ fn fold_window(
         any_match: Choice::from(0),
         highest_fresh_step: 0,
     };
-    for step in steps {
-        let candidate = digits.reduce(truncated_mac(step));
-        let matches = candidate.ct_eq(&submitted);
+    for (step, truncated) in candidates {
+        let matches = digits.reduce(truncated).ct_eq(&submitted);
         let fresh = match last_used {
             None => Choice::from(1),
             Some(watermark) => step.ct_gt(&watermark.0),
