@@ -65,17 +65,36 @@
 //!   times past [`UnixTime::MAX`] are errors, never panics.
 #![forbid(unsafe_code)]
 
+pub mod api;
 mod code;
 mod config;
+mod error;
+mod event;
+mod identity;
+pub mod lifecycle;
+mod lockout;
 mod otp;
+mod pool;
+mod record;
 mod secret;
+mod service;
+pub mod store;
 mod time;
 mod uri;
 
 pub use code::{Code, CodeError};
 pub use config::{Algorithm, ConfigError, Digits, TotpConfig, Window};
+pub use error::{Error, StoreError};
+pub use event::{CodeCheck, Event, EventKind, RejectReason};
+pub use identity::{AccessToken, Principal, SessionId, UserId};
+pub use lifecycle::{MfaView, SoftwareTokenMfaSettings};
+pub use lockout::{LockoutPolicy, LockoutState};
 pub use otp::{TotpKey, VerifyError};
+pub use pool::{MfaMode, PoolConfig, ReassociationPolicy};
+pub use record::{MfaPreference, PendingToken, TokenRecord, VerifiedToken};
 pub use secret::{Secret, SecretError};
+pub use service::{AccessTokenResolver, Outcome, Service};
+pub use store::{MemoryStore, SessionStore, TokenStore};
 pub use time::{Step, TimeError, UnixTime};
 
 /// README's examples are compiled and run as doc tests, so they cannot drift from the API.
