@@ -79,6 +79,8 @@ mod record;
 mod secret;
 mod service;
 pub mod store;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 mod time;
 mod uri;
 

@@ -58,6 +58,8 @@ impl TotpKey {
     /// Runs the HMAC key schedule for `secret` under `config`'s algorithm.
     #[must_use]
     pub fn new(secret: &Secret, config: TotpConfig) -> TotpKey {
+        #[cfg(feature = "test-support")]
+        crate::test_support::count_key_schedule();
         let key = secret.key_bytes();
         let mac = match config.algorithm() {
             Algorithm::Sha1 => PreparedMac::Sha1(KeyedHash::new(key)),
@@ -124,6 +126,8 @@ impl TotpKey {
         now: UnixTime,
         last_used: Option<Step>,
     ) -> Result<Step, VerifyError> {
+        #[cfg(feature = "test-support")]
+        crate::test_support::count_verification();
         let current = self.config.step_at(now)?;
         if code.digits() != self.config.digits() {
             return Err(VerifyError::DigitsMismatch);
