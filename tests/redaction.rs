@@ -99,3 +99,113 @@ fn errors_carry_neither_secret_nor_code() {
         assert!(!output.contains("123457"), "{output}");
     }
 }
+
+mod service_types {
+    //! The service's requests, responses, events, errors and stored records: a full enrolment
+    //! and sign-in, every value printed, none containing the secret, a code, a session or an
+    //! access token.
+
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+    use softtoken::api::{
+        AssociateSoftwareTokenRequest, RespondToSoftwareTokenMfaRequest,
+        SetUserMfaPreferenceRequest, VerifySoftwareTokenRequest,
+    };
+    use softtoken::{
+        AccessToken, MemoryStore, MfaMode, PoolConfig, Secret, Service, SessionStore, TokenStore,
+        TotpConfig, TotpKey, UnixTime, UserId,
+    };
+
+    fn resolve(token: &AccessToken) -> Option<UserId> {
+        (token.expose() == "access-token-of-alice-0123456789").then(|| UserId::new("alice"))
+    }
+
+    #[test]
+    fn nothing_printed_by_the_service_carries_a_credential() {
+        let store = MemoryStore::new();
+        let pool = PoolConfig::default().with_mfa_mode(MfaMode::On).unwrap();
+        let service = Service::new(store.clone(), store.clone(), resolve, pool);
+        let mut rng = ChaCha20Rng::seed_from_u64(99);
+        let access_token = "access-token-of-alice-0123456789".to_owned();
+        let mut now = UnixTime(1_700_000_000);
+        let mut printed = Vec::new();
+        let mut forbidden = vec![access_token.clone()];
+
+        let associate = AssociateSoftwareTokenRequest {
+            access_token: Some(access_token.clone()),
+            session: None,
+        };
+        printed.push(format!("{associate:?}"));
+        let outcome = service.associate_software_token(&associate, now, &mut rng);
+        printed.push(format!("{outcome:?}"));
+        let response = outcome.result.unwrap();
+        let secret = Secret::from_base32(response.secret_code.expose()).unwrap();
+        forbidden.push(response.secret_code.expose().to_owned());
+        forbidden.push(response.secret_code.expose()[..20].to_owned());
+        let key = TotpKey::new(&secret, TotpConfig::default());
+
+        let wrong = VerifySoftwareTokenRequest {
+            access_token: Some(access_token.clone()),
+            session: None,
+            user_code: "000001".to_owned(),
+            friendly_device_name: None,
+        };
+        printed.push(format!("{wrong:?}"));
+        let outcome = service.verify_software_token(&wrong, now, &mut rng);
+        printed.push(format!("{outcome:?}"));
+        printed.push(outcome.result.unwrap_err().to_string());
+
+        let code = key.code_at(now).unwrap().reveal();
+        forbidden.push(code.clone());
+        let verify = VerifySoftwareTokenRequest {
+            user_code: code,
+            ..wrong
+        };
+        printed.push(format!("{verify:?}"));
+        let outcome = service.verify_software_token(&verify, now, &mut rng);
+        printed.push(format!("{outcome:?}"));
+
+        let preference = SetUserMfaPreferenceRequest {
+            access_token: access_token.clone(),
+            software_token_mfa_settings: None,
+        };
+        printed.push(format!("{preference:?}"));
+
+        now = UnixTime(now.0 + 30);
+        let challenge = service
+            .begin_sign_in(&UserId::new("alice"), now, &mut rng)
+            .result
+            .unwrap()
+            .unwrap();
+        forbidden.push(challenge.session.expose().to_owned());
+        printed.push(format!("{challenge:?}"));
+        let code = key.code_at(now).unwrap().reveal();
+        forbidden.push(code.clone());
+        let respond = RespondToSoftwareTokenMfaRequest {
+            session: challenge.session.expose().to_owned(),
+            username: "alice".to_owned(),
+            software_token_mfa_code: code,
+        };
+        printed.push(format!("{respond:?}"));
+        let outcome = service.respond_to_software_token_mfa(&respond, now);
+        printed.push(format!("{outcome:?}"));
+        let replay = service.respond_to_software_token_mfa(&respond, now);
+        printed.push(format!("{replay:?}"));
+        printed.push(replay.result.unwrap_err().to_string());
+
+        let (record, version) = store.load(&UserId::new("alice")).unwrap().unwrap();
+        printed.push(format!("{record:?} {version:?}"));
+        printed.push(format!("{record:#?}"));
+        printed.push(format!("{:?}", store.get(&challenge.session).unwrap()));
+        printed.push(format!("{store:?}"));
+
+        for output in &printed {
+            for secret_form in &forbidden {
+                assert!(
+                    !output.contains(secret_form.as_str()),
+                    "{output:?} contains {secret_form:?}"
+                );
+            }
+        }
+    }
+}
