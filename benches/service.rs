@@ -108,7 +108,7 @@ fn bench_service(c: &mut Criterion) {
                 let at = UnixTime(step * 30 + 5);
                 // Keep the session map small, sweeping only sessions long expired: the batch set
                 // up ahead of the timed calls (at most `BATCH` challenges) must survive.
-                if step % 1024 == 0 {
+                if step.is_multiple_of(1024) {
                     service
                         .sweep_sessions(UnixTime(at.0 - 30 * 2 * BATCH))
                         .unwrap();
