@@ -6,8 +6,10 @@
 //! use softtoken::MemoryStore;
 //! use softtoken::store::conformance;
 //!
-//! conformance::token_store(MemoryStore::new);
-//! conformance::session_store(MemoryStore::new);
+//! // Every handle the suite asks for must reach the same data.
+//! let store = MemoryStore::new();
+//! conformance::token_store(|| store.clone());
+//! conformance::session_store(|| store.clone());
 //! ```
 // A conformance suite reports by panicking, exactly as the assertions of the tests calling it.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
@@ -24,9 +26,9 @@ use crate::secret::Secret;
 use crate::time::UnixTime;
 
 /// Threads racing in the concurrency checks.
-const RACERS: usize = 8;
+pub const RACERS: usize = 8;
 /// Rounds of each race.
-const ROUNDS: usize = 200;
+pub const ROUNDS: usize = 200;
 
 /// A record with a pending secret, distinct per `seed`.
 fn sample_record(seed: u8) -> TokenRecord {
