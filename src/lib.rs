@@ -165,7 +165,10 @@ pub use lifecycle::{MfaView, SoftwareTokenMfaSettings};
 pub use lockout::{LockoutPolicy, LockoutState};
 pub use otp::{TotpKey, VerifyError};
 pub use pool::{MfaMode, PoolConfig, ReassociationPolicy};
-pub use record::{MfaPreference, PendingToken, TokenRecord, VerifiedToken};
+pub use record::{
+    DecodeError, MfaPreference, PendingToken, PlainSecrets, SealError, SecretSealer, TokenRecord,
+    VerifiedToken,
+};
 pub use secret::{Secret, SecretError};
 pub use service::{AccessTokenResolver, Outcome, Service};
 pub use store::{MemoryStore, SessionStore, TokenStore};

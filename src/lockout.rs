@@ -161,6 +161,19 @@ impl LockoutState {
         self.consecutive_failures >= policy.hard_cap
     }
 
+    /// Rebuilds counters from their persisted parts (record decoding).
+    pub(crate) const fn from_parts(
+        consecutive_failures: u32,
+        last_failure_at: Option<UnixTime>,
+        locked_until: Option<UnixTime>,
+    ) -> LockoutState {
+        LockoutState {
+            consecutive_failures,
+            last_failure_at,
+            locked_until,
+        }
+    }
+
     /// Decides whether a code may be evaluated at `now`, and returns the counters to build on:
     /// reset when the quiet period has passed.
     ///

@@ -1,4 +1,8 @@
-//! The persisted state of one user's software token.
+//! The persisted state of one user's software token, and its byte encoding.
+
+mod encoding;
+
+pub use encoding::{DecodeError, PlainSecrets, SealError, SecretSealer};
 
 use crate::config::TotpConfig;
 use crate::lockout::LockoutState;
