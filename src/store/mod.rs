@@ -44,6 +44,11 @@ pub enum CasError {
 
 /// Storage of [`TokenRecord`]s, one per user, with compare-and-swap.
 ///
+/// A backend that persists bytes stores [`TokenRecord::encode`]'s output next to the version
+/// and never interprets it; [`TokenRecord::decode`] reads it back. Secrets inside pass through
+/// the caller's [`SecretSealer`](crate::SecretSealer) (default [`PlainSecrets`](crate::PlainSecrets):
+/// stored as is).
+///
 /// Maps one-to-one onto PostgreSQL `UPDATE … WHERE version = $n` / `INSERT … ON CONFLICT DO
 /// NOTHING`, a DynamoDB `ConditionExpression`, or Redis `WATCH`/`MULTI`.
 pub trait TokenStore {
