@@ -1,7 +1,12 @@
 //! `TokenRecord::encode`/`decode`: every reachable record round-trips, secrets pass through the
 //! sealing hook, and any malformed input is a typed error, never a panic.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests assert by panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // tests assert by panicking
 
 use proptest::prelude::*;
 use softtoken::lifecycle::{self, Next, PreferenceActor, Transition};
