@@ -73,8 +73,9 @@ impl<T> Transition<T> {
 /// AssociateSoftwareToken: `secret` becomes the pending secret, replacing any earlier pending
 /// one. Under [`ReassociationPolicy::ReplaceImmediately`] a verified token and its preference
 /// are dropped at once; under `KeepUntilVerified` it keeps working until the new secret is
-/// verified. The failure counters start afresh: only a signed-in user or an `MFA_SETUP`
-/// session (a user with no verified token) can associate.
+/// verified — unless the hard cap disabled it, in which case it is dropped under either
+/// policy. The failure counters start afresh: only a signed-in user or an `MFA_SETUP` session
+/// (a user with no verified token) can associate.
 pub fn associate(
     current: Option<&TokenRecord>,
     pool: &PoolConfig,
@@ -82,7 +83,11 @@ pub fn associate(
     now: UnixTime,
 ) -> Transition<()> {
     let mut record = current.cloned().unwrap_or_default();
-    let dropped_verified = pool.reassociation() == ReassociationPolicy::ReplaceImmediately
+    // A token disabled by the hard cap never comes back: the association that resets the
+    // counters must not hand the guessed-at secret a fresh budget, whatever the policy.
+    let disabled = record.lockout.is_disabled(pool.lockout());
+    let dropped_verified = (pool.reassociation() == ReassociationPolicy::ReplaceImmediately
+        || disabled)
         && record.verified.is_some();
     if dropped_verified {
         record.verified = None;
