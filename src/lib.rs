@@ -148,6 +148,8 @@ mod lockout;
 mod otp;
 mod pool;
 mod record;
+#[cfg(feature = "reference-server")]
+pub mod reference_server;
 mod secret;
 mod service;
 pub mod store;

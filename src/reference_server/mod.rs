@@ -1,0 +1,186 @@
+//! A Cognito-compatible reference server for the software-token operations (feature
+//! `reference-server`): AWS JSON 1.1 over HTTP, so unmodified AWS clients (boto3, the AWS CLI)
+//! work against it.
+//!
+//! It is how an auth service embeds this crate: the server owns pools, app clients, users,
+//! passwords and access tokens (opaque random values it maps to users, through the crate's
+//! [`AccessTokenResolver`](crate::AccessTokenResolver)); every decision about software tokens
+//! — association, verification, preferences, challenges, sessions, replay, lockout — is the
+//! crate's [`Service`](crate::Service) on a shared [`MemoryStore`].
+//!
+//! **A reference server, not a production IdP.** Admin and pool operations arrive SigV4-signed
+//! and are accepted without checking the signature; passwords are compared in plain text;
+//! tokens are opaque, not JWTs; state lives in memory.
+//!
+//! Operations: `CreateUserPool`, `CreateUserPoolClient`, `SetUserPoolMfaConfig`,
+//! `GetUserPoolMfaConfig`, `AdminCreateUser`, `AdminSetUserPassword`, `InitiateAuth`
+//! (`USER_PASSWORD_AUTH`), `RespondToAuthChallenge` (`SOFTWARE_TOKEN_MFA`, `MFA_SETUP`),
+//! `AssociateSoftwareToken`, `VerifySoftwareToken`, `SetUserMFAPreference`,
+//! `AdminSetUserMFAPreference`, `GetUser`, `AdminGetUser`, `AdminDeleteSoftwareToken`.
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:9229").await?;
+//! softtoken::reference_server::serve(listener, std::sync::Arc::default()).await
+//! # }
+//! ```
+
+mod directory;
+mod operations;
+pub mod wire;
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use getrandom::SysRng;
+use rand_core::{CryptoRng, UnwrapErr};
+use serde_json::Value;
+
+use crate::store::MemoryStore;
+use crate::time::UnixTime;
+use directory::{Directory, TokenDirectory};
+use wire::{CONTENT_TYPE, MAX_BODY_BYTES, Members, Refusal, TARGET_PREFIX, WireResponse};
+
+/// The server's state: the crate's store and the server's own directory.
+#[derive(Debug, Default)]
+pub struct ReferenceServer {
+    store: MemoryStore,
+    directory: Mutex<Directory>,
+    tokens: TokenDirectory,
+}
+
+impl ReferenceServer {
+    /// An empty server: no pools.
+    #[must_use]
+    pub fn new() -> ReferenceServer {
+        ReferenceServer::default()
+    }
+
+    fn directory(&self) -> MutexGuard<'_, Directory> {
+        // Every update of the directory is a single insert, so a poisoned lock still holds
+        // consistent data.
+        self.directory
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Handles one request: the `X-Amz-Target` header's value and the body bytes, at `now`,
+    /// with `rng` for secrets, sessions, ids and tokens. Never panics; every failure is an
+    /// AWS-style error response.
+    pub fn handle<G: CryptoRng + ?Sized>(
+        &self,
+        target: Option<&str>,
+        body: &[u8],
+        now: UnixTime,
+        rng: &mut G,
+    ) -> WireResponse {
+        match self.dispatch(target, body, now, rng) {
+            Ok(response) => response,
+            Err(refusal) => WireResponse::error(refusal.exception, &refusal.message),
+        }
+    }
+
+    fn dispatch<G: CryptoRng + ?Sized>(
+        &self,
+        target: Option<&str>,
+        body: &[u8],
+        now: UnixTime,
+        rng: &mut G,
+    ) -> Result<WireResponse, Refusal> {
+        let operation = target
+            .and_then(|target| target.strip_prefix(TARGET_PREFIX))
+            .ok_or_else(|| {
+                Refusal::new(
+                    "UnknownOperationException",
+                    "Missing or unknown X-Amz-Target",
+                )
+            })?;
+        if body.len() > MAX_BODY_BYTES {
+            return Err(Refusal::new(
+                "SerializationException",
+                "Request body too large",
+            ));
+        }
+        let parsed: Value = serde_json::from_slice(body)
+            .map_err(|_| Refusal::new("SerializationException", "Malformed JSON request body"))?;
+        let object = parsed.as_object().ok_or_else(|| {
+            Refusal::new(
+                "SerializationException",
+                "The request body must be a JSON object",
+            )
+        })?;
+        let members = Members::new(object);
+        let body = match operation {
+            "CreateUserPool" => self.create_user_pool(&members, now, rng),
+            "CreateUserPoolClient" => self.create_user_pool_client(&members, rng),
+            "SetUserPoolMfaConfig" => self.set_user_pool_mfa_config(&members),
+            "GetUserPoolMfaConfig" => self.get_user_pool_mfa_config(&members),
+            "AdminCreateUser" => self.admin_create_user(&members, now, rng),
+            "AdminSetUserPassword" => self.admin_set_user_password(&members, now),
+            "InitiateAuth" => self.initiate_auth(&members, now, rng),
+            "RespondToAuthChallenge" => self.respond_to_auth_challenge(&members, now, rng),
+            "AssociateSoftwareToken" => self.associate_software_token(&members, now, rng),
+            "VerifySoftwareToken" => self.verify_software_token(&members, now, rng),
+            "SetUserMFAPreference" => self.set_user_mfa_preference(&members, now),
+            "AdminSetUserMFAPreference" => self.admin_set_user_mfa_preference(&members, now),
+            "GetUser" => self.get_user(&members, now),
+            "AdminGetUser" => self.admin_get_user(&members, now),
+            "AdminDeleteSoftwareToken" => self.admin_delete_software_token(&members, now),
+            _ => Err(Refusal::new(
+                "UnknownOperationException",
+                format!("Unknown operation {operation}"),
+            )),
+        }?;
+        Ok(body.into_response())
+    }
+}
+
+/// The axum handler: `POST /` with the operation in `X-Amz-Target`.
+async fn handle_http(
+    State(server): State<Arc<ReferenceServer>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let now = UnixTime::now();
+    // The crate's work is CPU-bound and short; run it off the async reactor.
+    let response = tokio::task::spawn_blocking(move || {
+        server.handle(target.as_deref(), &body, now, &mut UnwrapErr(SysRng))
+    })
+    .await
+    .unwrap_or_else(|_| {
+        WireResponse::error("InternalErrorException", "An internal error occurred.")
+    });
+    let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        [(header::CONTENT_TYPE, CONTENT_TYPE)],
+        response.body,
+    )
+        .into_response()
+}
+
+/// The router: every request to `/` is an operation.
+pub fn router(server: Arc<ReferenceServer>) -> axum::Router {
+    axum::Router::new()
+        .route("/", axum::routing::post(handle_http))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(server)
+}
+
+/// Serves `server` on `listener` until the process ends.
+///
+/// # Errors
+/// The listener's IO errors.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    server: Arc<ReferenceServer>,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(server)).await
+}
