@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use zeroize::Zeroizing;
 
-use crate::code::{Code, CodeError};
+use crate::code::Code;
 use crate::config::Digits;
 use crate::error::Error;
 use crate::identity::{SessionId, UserId};
@@ -183,31 +183,29 @@ pub struct Authenticated {
 /// The longest `FriendlyDeviceName` Cognito accepts, in characters.
 pub const MAX_FRIENDLY_DEVICE_NAME_CHARS: usize = 131_072;
 
-/// Validates a submitted code: exactly the pool's number of ASCII digits.
-pub(crate) fn parse_user_code(
-    field: &'static str,
-    input: &str,
-    digits: Digits,
-) -> Result<Code, Error> {
-    Code::parse(input, digits).map_err(|error| {
-        let constraint = match error {
-            CodeError::WrongLength { found, .. } if found < digits.count() => format!(
-                "Member must have length greater than or equal to {}",
-                digits.count()
-            ),
-            CodeError::WrongLength { .. } => format!(
-                "Member must have length less than or equal to {}",
-                digits.count()
-            ),
-            _ => "Member must satisfy regular expression pattern: [0-9]+".to_owned(),
-        };
+/// Validates a submitted code's form: 6 to 8 ASCII digits (RFC 4226's range; the token's own
+/// count is checked against its stored configuration before any HMAC).
+pub(crate) fn parse_user_code(field: &'static str, input: &str) -> Result<Code, Error> {
+    let length = input.chars().count();
+    let invalid = |constraint: &str| {
         Error::invalid_parameter(
             field,
             format!(
                 "1 validation error detected: Value at '{field}' failed to satisfy constraint: {constraint}"
             ),
         )
-    })
+    };
+    let digits = match Digits::from_count(length) {
+        Some(digits) => digits,
+        None if length < 6 => {
+            return Err(invalid(
+                "Member must have length greater than or equal to 6",
+            ));
+        }
+        None => return Err(invalid("Member must have length less than or equal to 8")),
+    };
+    Code::parse(input, digits)
+        .map_err(|_| invalid("Member must satisfy regular expression pattern: [0-9]+"))
 }
 
 /// Validates a `FriendlyDeviceName`.

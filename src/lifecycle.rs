@@ -13,6 +13,7 @@
 //! ```
 
 use crate::code::Code;
+use crate::config::TotpConfig;
 use crate::error::Error;
 use crate::event::{CodeCheck, EventKind, RejectReason};
 use crate::lockout::{LockoutPolicy, LockoutState};
@@ -48,12 +49,17 @@ pub struct Transition<T> {
 }
 
 impl<T> Transition<T> {
-    fn refuse(error: Error) -> Transition<T> {
+    /// Nothing to write, nothing to report.
+    fn keep(outcome: Result<T, Error>) -> Transition<T> {
         Transition {
             next: Next::Keep,
             events: Vec::new(),
-            outcome: Err(error),
+            outcome,
         }
+    }
+
+    fn refuse(error: Error) -> Transition<T> {
+        Transition::keep(Err(error))
     }
 
     fn store(record: TokenRecord, events: Vec<EventKind>, outcome: Result<T, Error>) -> Self {
@@ -70,21 +76,36 @@ impl<T> Transition<T> {
     }
 }
 
+/// How an AssociateSoftwareToken request was authorised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AssociationOrigin {
+    /// A signed-in user's access token.
+    AccessToken,
+    /// An MFA_SETUP session: issued only to a user with no verified token.
+    MfaSetupSession,
+}
+
 /// AssociateSoftwareToken: `secret` becomes the pending secret, replacing any earlier pending
 /// one. Under [`ReassociationPolicy::ReplaceImmediately`] a verified token and its preference
 /// are dropped at once; under `KeepUntilVerified` it keeps working until the new secret is
 /// verified — unless the hard cap disabled it, in which case it is dropped under either
-/// policy. The failure counters start afresh: only a signed-in user or an `MFA_SETUP` session
-/// (a user with no verified token) can associate.
+/// policy, so the guessed-at secret never returns.
+///
+/// The failure counters restart only when no verified token remains: a live token keeps its
+/// count, or re-associating would hand its secret a fresh guessing budget. An MFA_SETUP
+/// session is refused (`Invalid session for the user.`) once the user has a verified token: it
+/// was issued for setting up a first token, not for replacing one.
 pub fn associate(
     current: Option<&TokenRecord>,
     pool: &PoolConfig,
     secret: Secret,
+    origin: AssociationOrigin,
     now: UnixTime,
 ) -> Transition<()> {
     let mut record = current.cloned().unwrap_or_default();
-    // A token disabled by the hard cap never comes back: the association that resets the
-    // counters must not hand the guessed-at secret a fresh budget, whatever the policy.
+    if origin == AssociationOrigin::MfaSetupSession && record.verified.is_some() {
+        return Transition::refuse(Error::InvalidSession);
+    }
     let disabled = record.lockout.is_disabled(pool.lockout());
     let dropped_verified = (pool.reassociation() == ReassociationPolicy::ReplaceImmediately
         || disabled)
@@ -93,12 +114,14 @@ pub fn associate(
         record.verified = None;
         record.preference = MfaPreference::default();
     }
+    if record.verified.is_none() {
+        record.lockout = LockoutState::default();
+    }
     record.pending = Some(PendingToken {
         secret,
         config: *pool.totp(),
         created_at: now,
     });
-    record.lockout = LockoutState::default();
     Transition::store(
         record,
         vec![EventKind::Associated { dropped_verified }],
@@ -113,13 +136,16 @@ pub fn verify(
     current: Option<&TokenRecord>,
     code: &Code,
     friendly_device_name: Option<String>,
-    lockout: &LockoutPolicy,
+    pool: &PoolConfig,
     now: UnixTime,
 ) -> Transition<Step> {
-    let Some(record) = current else {
-        return Transition::refuse(Error::NothingPending);
-    };
-    let Some(pending) = &record.pending else {
+    let lockout = pool.lockout();
+    let pending = current.and_then(|record| record.pending.as_ref());
+    let expected = pending.map_or(pool.totp(), |pending| &pending.config);
+    if let Err(error) = check_digits(code, expected, CodeCheck::Verify) {
+        return Transition::refuse(error);
+    }
+    let (Some(record), Some(pending)) = (current, pending) else {
         return Transition::refuse(Error::NothingPending);
     };
     let admitted = match record.lockout.admit(lockout, now) {
@@ -159,13 +185,16 @@ pub fn verify(
 pub fn check_sign_in_code(
     current: Option<&TokenRecord>,
     code: &Code,
-    lockout: &LockoutPolicy,
+    pool: &PoolConfig,
     now: UnixTime,
 ) -> Transition<Step> {
-    let Some(record) = current else {
-        return Transition::refuse(Error::NoVerifiedToken);
-    };
-    let Some(verified) = &record.verified else {
+    let lockout = pool.lockout();
+    let verified = current.and_then(|record| record.verified.as_ref());
+    let expected = verified.map_or(pool.totp(), |verified| &verified.config);
+    if let Err(error) = check_digits(code, expected, CodeCheck::SignIn) {
+        return Transition::refuse(error);
+    }
+    let (Some(record), Some(verified)) = (current, verified) else {
         return Transition::refuse(Error::NoVerifiedToken);
     };
     let admitted = match record.lockout.admit(lockout, now) {
@@ -184,6 +213,28 @@ pub fn check_sign_in_code(
         }
         Err(error) => refuse_code(record, admitted, lockout, now, CodeCheck::SignIn, error),
     }
+}
+
+/// A code of another length than the token's (or, with no token, the pool's) is malformed:
+/// refused like any malformed code, before any HMAC and without counting. The request edge
+/// accepts 6 to 8 digits, so a pool can change its digit count without locking out tokens
+/// enrolled under the old one.
+fn check_digits(code: &Code, config: &TotpConfig, check: CodeCheck) -> Result<(), Error> {
+    if code.digits() == config.digits() {
+        return Ok(());
+    }
+    let field = match check {
+        CodeCheck::Verify => "userCode",
+        CodeCheck::SignIn => "softwareTokenMfaCode",
+    };
+    Err(Error::invalid_parameter(
+        field,
+        format!(
+            "1 validation error detected: Value at '{field}' failed to satisfy constraint: \
+             Member must have length {}",
+            config.digits().count()
+        ),
+    ))
 }
 
 /// A code refused unevaluated (and uncounted) because the user is locked out or the token
@@ -243,8 +294,7 @@ fn refuse_code<T>(
             }],
             outcome: Err(Error::CodeReplayed),
         },
-        // A code of another length than the token's cannot match; it says nothing about the
-        // secret, so like a malformed code it is refused without counting.
+        // Checked before the key was prepared (`check_digits`); kept total all the same.
         VerifyError::DigitsMismatch => Transition::refuse(Error::invalid_parameter(
             "userCode",
             "1 validation error detected: Value at 'userCode' failed to satisfy constraint: \
@@ -294,11 +344,7 @@ pub fn set_preference(
         preferred: settings.enabled && settings.preferred_mfa,
     };
     if preference == record.preference {
-        return Transition {
-            next: Next::Keep,
-            events: Vec::new(),
-            outcome: Ok(()),
-        };
+        return Transition::keep(Ok(()));
     }
     let mut next = record;
     next.preference = preference;
@@ -316,11 +362,7 @@ pub fn set_preference(
 /// the failure counters (this is how an administrator clears a disabled token).
 pub fn admin_delete(current: Option<&TokenRecord>) -> Transition<()> {
     match current {
-        None => Transition {
-            next: Next::Keep,
-            events: Vec::new(),
-            outcome: Ok(()),
-        },
+        None => Transition::keep(Ok(())),
         Some(_) => Transition {
             next: Next::Delete,
             events: vec![EventKind::Deleted],

@@ -15,14 +15,16 @@ use crate::api::{
 use crate::error::Error;
 use crate::event::Event;
 use crate::identity::{AccessToken, Principal, SessionId, UserId};
-use crate::lifecycle::{self, MfaView, Next, PreferenceActor, SignInDecision, Transition};
+use crate::lifecycle::{
+    self, AssociationOrigin, MfaView, Next, PreferenceActor, SignInDecision, Transition,
+};
 use crate::pool::PoolConfig;
 use crate::record::TokenRecord;
 use crate::secret::Secret;
 use crate::store::{
     CasError, ConsumeError, SessionPurpose, SessionRecord, SessionStore, TokenStore,
 };
-use crate::time::UnixTime;
+use crate::time::{TimeError, UnixTime};
 
 /// Maps an access token to the user it was issued to. The crate never parses tokens: verifying
 /// a JWT (signature, expiry, audience, `token_use`) is the caller's.
@@ -136,6 +138,9 @@ impl<T: TokenStore, S: SessionStore, R: AccessTokenResolver> Service<T, S, R> {
         now: UnixTime,
         rng: &mut G,
     ) -> Outcome<AssociateSoftwareTokenResponse> {
+        if let Err(error) = check_clock(now) {
+            return Outcome::refused(error);
+        }
         let principal = match Principal::from_request(
             request.access_token.as_deref(),
             request.session.as_deref(),
@@ -155,12 +160,16 @@ impl<T: TokenStore, S: SessionStore, R: AccessTokenResolver> Service<T, S, R> {
         {
             return Outcome::refused(error);
         }
+        let origin = match principal {
+            Principal::AccessToken(_) => AssociationOrigin::AccessToken,
+            Principal::Session(_) => AssociationOrigin::MfaSetupSession,
+        };
         let secret = Secret::generate(rng);
         let secret_code = SecretCode::new(secret.to_base32());
         let mut events = Vec::new();
         let result = self
             .run(&user, now, &mut events, |current| {
-                lifecycle::associate(current, &self.pool, secret.clone(), now)
+                lifecycle::associate(current, &self.pool, secret.clone(), origin, now)
             })
             .and_then(|()| match principal {
                 Principal::AccessToken(_) => Ok(None),
@@ -195,14 +204,13 @@ impl<T: TokenStore, S: SessionStore, R: AccessTokenResolver> Service<T, S, R> {
         now: UnixTime,
         rng: &mut G,
     ) -> Outcome<VerifySoftwareTokenResponse> {
+        if let Err(error) = check_clock(now) {
+            return Outcome::refused(error);
+        }
         let validated =
             Principal::from_request(request.access_token.as_deref(), request.session.as_deref())
                 .and_then(|principal| {
-                    let code = api::parse_user_code(
-                        "userCode",
-                        &request.user_code,
-                        self.pool.totp().digits(),
-                    )?;
+                    let code = api::parse_user_code("userCode", &request.user_code)?;
                     api::check_friendly_device_name(request.friendly_device_name.as_deref())?;
                     Ok((principal, code))
                 });
@@ -224,7 +232,7 @@ impl<T: TokenStore, S: SessionStore, R: AccessTokenResolver> Service<T, S, R> {
                     current,
                     &code,
                     request.friendly_device_name.clone(),
-                    self.pool.lockout(),
+                    &self.pool,
                     now,
                 )
             })
@@ -255,13 +263,10 @@ impl<T: TokenStore, S: SessionStore, R: AccessTokenResolver> Service<T, S, R> {
         request: &SetUserMfaPreferenceRequest,
         now: UnixTime,
     ) -> Outcome<()> {
-        let user = match AccessToken::parse(&request.access_token).and_then(|token| {
-            self.resolve(
-                &Principal::AccessToken(token),
-                SessionPurpose::MfaSetupAssociate,
-                now,
-            )
-        }) {
+        if let Err(error) = check_clock(now) {
+            return Outcome::refused(error);
+        }
+        let user = match self.user_for_access_token(&request.access_token) {
             Ok(user) => user,
             Err(error) => return Outcome::refused(error),
         };
@@ -284,6 +289,9 @@ impl<T: TokenStore, S: SessionStore, R: AccessTokenResolver> Service<T, S, R> {
         request: &AdminSetUserMfaPreferenceRequest,
         now: UnixTime,
     ) -> Outcome<()> {
+        if let Err(error) = check_clock(now) {
+            return Outcome::refused(error);
+        }
         match api::parse_username(&request.username) {
             Ok(user) => self.set_preference(
                 &user,
@@ -326,6 +334,9 @@ impl<T: TokenStore, S: SessionStore, R: AccessTokenResolver> Service<T, S, R> {
         now: UnixTime,
         rng: &mut G,
     ) -> Outcome<Option<SignInChallenge>> {
+        if let Err(error) = check_clock(now) {
+            return Outcome::refused(error);
+        }
         let record = match self.tokens.load(user) {
             Ok(loaded) => loaded.map(|(record, _)| record),
             Err(error) => return Outcome::refused(error.into()),
@@ -384,13 +395,13 @@ impl<T: TokenStore, S: SessionStore, R: AccessTokenResolver> Service<T, S, R> {
         request: &RespondToSoftwareTokenMfaRequest,
         now: UnixTime,
     ) -> Outcome<Authenticated> {
+        if let Err(error) = check_clock(now) {
+            return Outcome::refused(error);
+        }
         let validated = SessionId::parse(&request.session).and_then(|session| {
             let user = api::parse_username(&request.username)?;
-            let code = api::parse_user_code(
-                "softwareTokenMfaCode",
-                &request.software_token_mfa_code,
-                self.pool.totp().digits(),
-            )?;
+            let code =
+                api::parse_user_code("softwareTokenMfaCode", &request.software_token_mfa_code)?;
             Ok((session, user, code))
         });
         let (session, user, code) = match validated {
@@ -405,7 +416,7 @@ impl<T: TokenStore, S: SessionStore, R: AccessTokenResolver> Service<T, S, R> {
         let mut events = Vec::new();
         let result = self
             .run(&user, now, &mut events, |current| {
-                lifecycle::check_sign_in_code(current, &code, self.pool.lockout(), now)
+                lifecycle::check_sign_in_code(current, &code, &self.pool, now)
             })
             .and_then(|_step| self.consume(&session))
             .map(|()| Authenticated { user: user.clone() });
@@ -422,6 +433,9 @@ impl<T: TokenStore, S: SessionStore, R: AccessTokenResolver> Service<T, S, R> {
         request: &RespondToMfaSetupRequest,
         now: UnixTime,
     ) -> Outcome<Authenticated> {
+        if let Err(error) = check_clock(now) {
+            return Outcome::refused(error);
+        }
         let result = SessionId::parse(&request.session)
             .and_then(|session| Ok((session, api::parse_username(&request.username)?)))
             .and_then(|(session, user)| {
@@ -448,6 +462,9 @@ impl<T: TokenStore, S: SessionStore, R: AccessTokenResolver> Service<T, S, R> {
     /// # Errors
     /// `InvalidParameterException` (bad username), store failures.
     pub fn admin_delete_software_token(&self, username: &str, now: UnixTime) -> Outcome<()> {
+        if let Err(error) = check_clock(now) {
+            return Outcome::refused(error);
+        }
         let user = match api::parse_username(username) {
             Ok(user) => user,
             Err(error) => return Outcome::refused(error),
@@ -462,12 +479,7 @@ impl<T: TokenStore, S: SessionStore, R: AccessTokenResolver> Service<T, S, R> {
     /// # Errors
     /// `NotAuthorizedException` (invalid token), store failures.
     pub fn get_user(&self, access_token: &str) -> Result<MfaView, Error> {
-        let token = AccessToken::parse(access_token)?;
-        let user = self
-            .resolver
-            .resolve(&token)
-            .ok_or(Error::InvalidAccessToken)?;
-        self.mfa_view(&user)
+        self.mfa_view(&self.user_for_access_token(access_token)?)
     }
 
     /// The MFA part of AdminGetUser.
@@ -509,8 +521,12 @@ impl<T: TokenStore, S: SessionStore, R: AccessTokenResolver> Service<T, S, R> {
                 Some((record, version)) => (Some(record), Some(version)),
                 None => (None, None),
             };
-            let decided = transition(record.as_ref());
-            let written = match &decided.next {
+            let Transition {
+                next,
+                events: decided_events,
+                outcome,
+            } = transition(record.as_ref());
+            let written = match next {
                 Next::Keep => Ok(()),
                 Next::Delete if version.is_none() => Ok(()),
                 Next::Delete => self.tokens.compare_and_swap(user, version, None).map(drop),
@@ -521,18 +537,26 @@ impl<T: TokenStore, S: SessionStore, R: AccessTokenResolver> Service<T, S, R> {
             };
             match written {
                 Ok(()) => {
-                    events.extend(decided.events.into_iter().map(|kind| Event {
+                    events.extend(decided_events.into_iter().map(|kind| Event {
                         user: user.clone(),
                         at: now,
                         kind,
                     }));
-                    return decided.outcome;
+                    return outcome;
                 }
                 Err(CasError::Conflict) => {}
                 Err(CasError::Store(error)) => return Err(Error::Store(error)),
             }
         }
         Err(Error::ConcurrentModification)
+    }
+
+    /// The user an access token belongs to, per the caller's resolver.
+    fn user_for_access_token(&self, access_token: &str) -> Result<UserId, Error> {
+        let token = AccessToken::parse(access_token)?;
+        self.resolver
+            .resolve(&token)
+            .ok_or(Error::InvalidAccessToken)
     }
 
     /// The user a request acts for: the resolver's answer for an access token, the session's
@@ -601,4 +625,13 @@ impl<T: TokenStore, S: SessionStore, R: AccessTokenResolver> Service<T, S, R> {
         self.sessions.put(&session, record)?;
         Ok(session)
     }
+}
+
+/// Refuses times no TOTP computation accepts before anything is read or written, so an absurd
+/// clock can neither consume a session nor store a record stamped with it.
+fn check_clock(now: UnixTime) -> Result<(), Error> {
+    if now > UnixTime::MAX {
+        return Err(Error::Clock(TimeError::OutOfRange { time: now }));
+    }
+    Ok(())
 }

@@ -13,8 +13,11 @@ pub(crate) fn key_uri(
     issuer: &str,
     account: &str,
 ) -> Zeroizing<String> {
+    // An upper bound, so the buffer holding the secret never reallocates (a reallocation
+    // would free an unzeroized copy): the fixed text is at most 86 bytes, with a 20-digit
+    // period, and percent-encoding at most triples the issuer (written twice) and account.
     let mut uri = Zeroizing::new(String::with_capacity(
-        64 + secret_base32.len() + 3 * (2 * issuer.len() + account.len()),
+        96 + secret_base32.len() + 3 * (2 * issuer.len() + account.len()),
     ));
     uri.push_str("otpauth://totp/");
     if !issuer.is_empty() {

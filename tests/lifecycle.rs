@@ -235,3 +235,73 @@ fn full_lifecycle_enrol_enable_sign_in_delete() {
         .into_result()
         .unwrap();
 }
+
+#[test]
+fn changing_the_pools_digit_count_does_not_lock_out_enrolled_tokens() {
+    use softtoken::{Digits, TotpConfig};
+    let mut h = Harness::with_pool(
+        softtoken::PoolConfig::default()
+            .with_mfa_mode(softtoken::MfaMode::On)
+            .unwrap(),
+    );
+    let six = h.enrol("alice");
+    // The pool moves to 8-digit codes; alice's token keeps its own 6-digit configuration.
+    let eight_digit_pool = h
+        .service
+        .pool()
+        .with_totp(TotpConfig::default().with_digits(Digits::Eight));
+    let service = softtoken::Service::new(
+        h.store.clone(),
+        h.store.clone(),
+        common::resolve as common::Resolver,
+        eight_digit_pool,
+    );
+    h.next_step();
+    let challenge = service
+        .begin_sign_in(&UserId::new("alice"), h.now, &mut h.rng)
+        .into_result()
+        .unwrap()
+        .unwrap();
+    let respond = |code: String| {
+        service
+            .respond_to_software_token_mfa(
+                &softtoken::api::RespondToSoftwareTokenMfaRequest {
+                    session: challenge.session.expose().to_owned(),
+                    username: "alice".to_owned(),
+                    software_token_mfa_code: code,
+                },
+                h.now,
+            )
+            .result
+    };
+    // An 8-digit code is malformed for this token: refused, not counted.
+    let error = respond("12345678".to_owned()).unwrap_err();
+    assert_eq!(error.code(), "InvalidParameterException");
+    assert_eq!(h.stored_failures("alice"), 0);
+    respond(code_at(&six, h.now)).unwrap();
+}
+
+#[test]
+fn an_absurd_clock_is_refused_before_anything_is_read_or_written() {
+    let mut h = Harness::new();
+    let absurd = softtoken::UnixTime(u64::MAX);
+    let outcome = h.service.associate_software_token(
+        &AssociateSoftwareTokenRequest {
+            access_token: Harness::token("alice"),
+            session: None,
+        },
+        absurd,
+        &mut h.rng,
+    );
+    let error = outcome.result.unwrap_err();
+    assert!(matches!(error, Error::Clock(_)));
+    assert_eq!(error.code(), "InternalErrorException");
+    assert!(h.store.load(&UserId::new("alice")).unwrap().is_none());
+    assert!(
+        h.service
+            .begin_sign_in(&UserId::new("alice"), absurd, &mut h.rng)
+            .result
+            .is_err()
+    );
+    assert_eq!(h.store.session_count(), 0, "no session issued");
+}

@@ -356,16 +356,14 @@ fn no_hmac_is_computed_while_locked() {
     }
     assert_eq!(hmac_computations(), before, "sign-in while locked");
 
-    // Verify of a pending secret while locked: associating resets the counters, so lock the
-    // Verify path itself.
+    // Verify of a pending secret while locked: associating beside a live token keeps the
+    // counters (and the lock), so the Verify path is locked at once.
     let pending = h.associate(USER);
-    for _ in 1..=6 {
-        let wrong = wrong_code(&pending, h.now);
-        assert_eq!(
-            verify(&mut h, &wrong).result,
-            Err(Error::VerifyCodeMismatch)
-        );
-    }
+    assert_eq!(
+        state(&h).consecutive_failures(),
+        6,
+        "associating kept the count"
+    );
     let right = code_at(&pending, h.now);
     let before = hmac_computations();
     assert!(matches!(
@@ -410,15 +408,8 @@ fn a_malformed_code_is_refused_before_any_hmac_and_does_not_count() {
     );
     assert_eq!(version(&h), written);
 
-    // Verify: the same.
+    // Verify: the same (associating beside the live token keeps the five failures).
     let pending = h.associate(USER);
-    for _ in 1..=5 {
-        let wrong = wrong_code(&pending, h.now);
-        assert_eq!(
-            verify(&mut h, &wrong).result,
-            Err(Error::VerifyCodeMismatch)
-        );
-    }
     let before = hmac_computations();
     for code in MALFORMED {
         let error = verify(&mut h, code).result.unwrap_err();
@@ -799,4 +790,24 @@ fn a_lock_does_not_block_beginning_a_sign_in() {
         respond(&h, &challenge.session, &code_at(&secret, h.now)).result,
         Err(locked(until, until.0 - h.now.0))
     );
+}
+
+#[test]
+fn re_associating_beside_a_live_token_keeps_its_failure_count() {
+    // Associating must not hand the still-live secret a fresh budget of guesses.
+    let (mut h, secret) = enrolled(small_policy());
+    fail(&mut h, &secret);
+    fail(&mut h, &secret);
+    assert_eq!(state(&h).consecutive_failures(), 2);
+    h.associate(USER);
+    assert_eq!(
+        state(&h).consecutive_failures(),
+        2,
+        "associating kept the count"
+    );
+    // The next wrong code on the old, still-live token is the third and locks.
+    h.advance(1);
+    fail(&mut h, &secret);
+    assert_eq!(state(&h).consecutive_failures(), 3);
+    assert!(state(&h).locked_until().is_some());
 }

@@ -9,7 +9,7 @@
 )] // tests assert by panicking
 
 use proptest::prelude::*;
-use softtoken::lifecycle::{self, Next, PreferenceActor, Transition};
+use softtoken::lifecycle::{self, AssociationOrigin, Next, PreferenceActor, Transition};
 use softtoken::{
     Code, DecodeError, Digits, PlainSecrets, PoolConfig, SealError, Secret, SecretSealer,
     SoftwareTokenMfaSettings, TokenRecord, TotpConfig, TotpKey, UnixTime,
@@ -29,7 +29,13 @@ fn sample_records() -> Vec<TokenRecord> {
     let pool = PoolConfig::default();
     let now = UnixTime(1_700_000_000);
     let secret = Secret::from_bytes(&[0x42; 32]).unwrap();
-    let pending = stored(lifecycle::associate(None, &pool, secret.clone(), now));
+    let pending = stored(lifecycle::associate(
+        None,
+        &pool,
+        secret.clone(),
+        AssociationOrigin::AccessToken,
+        now,
+    ));
     let code = TotpKey::new(&secret, TotpConfig::default())
         .code_at(now)
         .unwrap();
@@ -37,7 +43,7 @@ fn sample_records() -> Vec<TokenRecord> {
         Some(&pending),
         &code,
         Some("Ålice's phöne".to_owned()),
-        pool.lockout(),
+        &pool,
         now,
     ));
     let enabled = stored(lifecycle::set_preference(
@@ -54,7 +60,7 @@ fn sample_records() -> Vec<TokenRecord> {
         let transition = lifecycle::check_sign_in_code(
             Some(&failing),
             &wrong,
-            pool.lockout(),
+            &pool,
             UnixTime(now.0 + 100 * second),
         );
         if let Next::Store(next) = transition.next {
@@ -73,6 +79,7 @@ fn sample_records() -> Vec<TokenRecord> {
         Some(&failing),
         &sha512,
         Secret::from_bytes(&[7; 64]).unwrap(),
+        AssociationOrigin::AccessToken,
         now,
     ));
     vec![pending, verified, enabled, failing, both]

@@ -897,7 +897,7 @@ impl TokenStore for Interleave {
         &self,
         user: &UserId,
         expected: Option<softtoken::store::Version>,
-        next: Option<&softtoken::TokenRecord>,
+        next: Option<softtoken::TokenRecord>,
     ) -> Result<Option<softtoken::store::Version>, softtoken::store::CasError> {
         self.inner.compare_and_swap(user, expected, next)
     }
@@ -1043,4 +1043,26 @@ fn two_instances_racing_on_one_associate_session_issue_one_secret() {
         h.verify_s(&s2, &code_at(&secret, now), now)
             .unwrap_or_else(|error| panic!("{context}: the winner's secret is pending: {error}"));
     }
+}
+
+#[test]
+fn a_stale_mfa_setup_session_cannot_replace_a_token_enrolled_meanwhile() {
+    // S1 was issued while alice had no token; she then enrolled by another route. Whoever holds
+    // S1 (it only needs the password) must not be able to swap her token for theirs.
+    let mut h = Harness::with_pool(on_pool());
+    let stale = h.begin_sign_in("alice").expect("MFA_SETUP").session;
+    let secret = h.enrol("alice");
+    let outcome = h.service.associate_software_token(
+        &AssociateSoftwareTokenRequest {
+            access_token: None,
+            session: Some(stale.expose().to_owned()),
+        },
+        h.now,
+        &mut h.rng,
+    );
+    assert_eq!(outcome.result.unwrap_err(), Error::InvalidSession);
+    let (record, _) = h.store.load(&UserId::new("alice")).unwrap().unwrap();
+    assert!(record.pending().is_none(), "no secret was issued");
+    h.next_step();
+    h.sign_in("alice", &code_at(&secret, h.now)).unwrap();
 }

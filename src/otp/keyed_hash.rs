@@ -67,7 +67,9 @@ impl Compression<5, 64> for Sha1Compression {
         sha1::block_api::compress(state, core::slice::from_ref(block));
     }
     fn hash_long_key(key: &[u8], out: &mut [u8; 64]) {
-        copy_digest(&sha1::Sha1::digest(key), out);
+        let mut digest = sha1::Sha1::digest(key);
+        copy_digest(&digest, out);
+        digest.as_mut_slice().zeroize();
     }
 }
 
@@ -88,7 +90,9 @@ impl Compression<8, 64> for Sha256Compression {
         sha2::block_api::compress256(state, core::slice::from_ref(block));
     }
     fn hash_long_key(key: &[u8], out: &mut [u8; 64]) {
-        copy_digest(&sha2::Sha256::digest(key), out);
+        let mut digest = sha2::Sha256::digest(key);
+        copy_digest(&digest, out);
+        digest.as_mut_slice().zeroize();
     }
 }
 
@@ -109,7 +113,9 @@ impl Compression<8, 128> for Sha512Compression {
         sha2::block_api::compress512(state, core::slice::from_ref(block));
     }
     fn hash_long_key(key: &[u8], out: &mut [u8; 128]) {
-        copy_digest(&sha2::Sha512::digest(key), out);
+        let mut digest = sha2::Sha512::digest(key);
+        copy_digest(&digest, out);
+        digest.as_mut_slice().zeroize();
     }
 }
 
@@ -214,6 +220,9 @@ impl<C: Compression<WORDS, BLOCK>, const WORDS: usize, const BLOCK: usize>
             for (block, state) in blocks.iter_mut().zip(&states).take(lanes) {
                 *block = self.outer_block(state);
             }
+            // Lanes beyond `lanes` still hold the prepared key state, which is as good as
+            // the key: wipe the arrays before they go out of scope.
+            states.zeroize();
             let mut states = [self.outer; LANES];
             for (state, block) in states.iter_mut().zip(&blocks).take(lanes) {
                 C::compress(state, block);
@@ -221,12 +230,13 @@ impl<C: Compression<WORDS, BLOCK>, const WORDS: usize, const BLOCK: usize>
             for (slot, state) in out.iter_mut().zip(&states).take(lanes) {
                 *slot = self.truncate(state);
             }
+            states.zeroize();
         }
     }
 
     // The HMAC output for one counter says nothing about the key and is only worth the code of
-    // that step, so the stack buffers below are not zeroized: on the hot path that would cost
-    // more than the compressions it protects.
+    // that step, so the blocks and digests built from it are not zeroized; the key states
+    // themselves are (above, and on drop).
 
     /// The outer block: the inner digest, then padding for a block-plus-digest message.
     #[inline(always)]

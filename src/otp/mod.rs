@@ -126,12 +126,12 @@ impl TotpKey {
         now: UnixTime,
         last_used: Option<Step>,
     ) -> Result<Step, VerifyError> {
-        #[cfg(feature = "test-support")]
-        crate::test_support::count_verification();
         let current = self.config.step_at(now)?;
         if code.digits() != self.config.digits() {
             return Err(VerifyError::DigitsMismatch);
         }
+        #[cfg(feature = "test-support")]
+        crate::test_support::count_verification();
         let window = self.config.window();
         // `current` ≤ UnixTime::MAX and `ahead` ≤ Window::MAX_STEPS: no overflow.
         let first = current.0.saturating_sub(u64::from(window.back()));

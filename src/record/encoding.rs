@@ -34,6 +34,9 @@ const PENDING: u8 = 2;
 const ENABLED: u8 = 4;
 const PREFERRED: u8 = 8;
 
+/// Bytes of an encoded [`TotpConfig`]: algorithm, digits, period, T0, window back and ahead.
+const CONFIG_LEN: usize = 1 + 1 + 8 + 8 + 1 + 1;
+
 /// Protects secrets at rest: `seal` runs on every secret a record encodes, `open` on every one
 /// it decodes. Implement it with a KMS or an AEAD key so the database never holds a usable
 /// secret. [`PlainSecrets`] stores them as is.
@@ -101,7 +104,32 @@ impl TokenRecord {
     /// # Errors
     /// [`SealError`] when the sealer fails.
     pub fn encode(&self, sealer: &impl SecretSealer) -> Result<Vec<u8>, SealError> {
-        let mut out = Vec::with_capacity(128);
+        // Sealed forms are wrapped at once: for `PlainSecrets` they are the secret itself.
+        let verified_secret = self
+            .verified
+            .as_ref()
+            .map(|token| sealer.seal(token.secret.key_bytes()).map(Zeroizing::new))
+            .transpose()?;
+        let pending_secret = self
+            .pending
+            .as_ref()
+            .map(|token| sealer.seal(token.secret.key_bytes()).map(Zeroizing::new))
+            .transpose()?;
+        // Sized exactly up front: a reallocation would free a copy of the secrets unzeroized.
+        let name_len = self
+            .verified
+            .as_ref()
+            .and_then(|token| token.friendly_device_name.as_ref())
+            .map_or(0, String::len);
+        let capacity = 2
+            + 22
+            + verified_secret.as_ref().map_or(0, |sealed| {
+                4 + sealed.len() + CONFIG_LEN + 5 + name_len + 8 + 9
+            })
+            + pending_secret
+                .as_ref()
+                .map_or(0, |sealed| 4 + sealed.len() + CONFIG_LEN + 8);
+        let mut out = Vec::with_capacity(capacity);
         out.push(Self::FORMAT_VERSION);
         let mut flags = 0u8;
         if self.verified.is_some() {
@@ -123,8 +151,8 @@ impl TokenRecord {
             self.lockout.last_failure_at().map(UnixTime::as_secs),
         );
         put_opt_u64(&mut out, self.lockout.locked_until().map(UnixTime::as_secs));
-        if let Some(verified) = &self.verified {
-            put_bytes(&mut out, &sealer.seal(verified.secret.key_bytes())?);
+        if let (Some(verified), Some(sealed)) = (&self.verified, &verified_secret) {
+            put_bytes(&mut out, sealed);
             put_config(&mut out, &verified.config);
             match &verified.friendly_device_name {
                 Some(name) => {
@@ -136,11 +164,12 @@ impl TokenRecord {
             out.extend_from_slice(&verified.verified_at.as_secs().to_be_bytes());
             put_opt_u64(&mut out, verified.last_used_step.map(Step::value));
         }
-        if let Some(pending) = &self.pending {
-            put_bytes(&mut out, &sealer.seal(pending.secret.key_bytes())?);
+        if let (Some(pending), Some(sealed)) = (&self.pending, &pending_secret) {
+            put_bytes(&mut out, sealed);
             put_config(&mut out, &pending.config);
             out.extend_from_slice(&pending.created_at.as_secs().to_be_bytes());
         }
+        debug_assert!(out.len() <= capacity, "encode must not reallocate");
         Ok(out)
     }
 

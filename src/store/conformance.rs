@@ -37,6 +37,7 @@ fn sample_record(seed: u8) -> TokenRecord {
         None,
         &PoolConfig::default(),
         secret,
+        lifecycle::AssociationOrigin::AccessToken,
         UnixTime(u64::from(seed)),
     )
     .next
@@ -75,11 +76,11 @@ where
     // Insert only where none exists.
     let first = sample_record(1);
     let v1 = store
-        .compare_and_swap(&user, None, Some(&first))
+        .compare_and_swap(&user, None, Some(first.clone()))
         .expect("insert into an empty slot")
         .expect("an insert returns a version");
     assert_eq!(
-        store.compare_and_swap(&user, None, Some(&first)),
+        store.compare_and_swap(&user, None, Some(first.clone())),
         Err(CasError::Conflict),
         "insert where a record exists must conflict"
     );
@@ -90,12 +91,12 @@ where
     // Update only at the expected version; a stale version conflicts.
     let second = sample_record(2);
     let v2 = store
-        .compare_and_swap(&user, Some(v1), Some(&second))
+        .compare_and_swap(&user, Some(v1), Some(second.clone()))
         .expect("update at the current version")
         .expect("an update returns a version");
     assert_ne!(v1, v2, "every write changes the version");
     assert_eq!(
-        store.compare_and_swap(&user, Some(v1), Some(&first)),
+        store.compare_and_swap(&user, Some(v1), Some(first.clone())),
         Err(CasError::Conflict),
         "a stale version must conflict"
     );
@@ -113,12 +114,12 @@ where
     assert_eq!(store.compare_and_swap(&user, Some(v2), None), Ok(None));
     assert!(store.load(&user).unwrap().is_none(), "deleted");
     assert_eq!(
-        store.compare_and_swap(&user, Some(v2), Some(&first)),
+        store.compare_and_swap(&user, Some(v2), Some(first.clone())),
         Err(CasError::Conflict),
         "a version of a deleted record must not match"
     );
     let v3 = store
-        .compare_and_swap(&user, None, Some(&first))
+        .compare_and_swap(&user, None, Some(first.clone()))
         .unwrap()
         .unwrap();
     assert!(
@@ -144,7 +145,7 @@ where
                 let record = sample_record(u8::try_from(index % 250).unwrap_or(0));
                 thread::spawn(move || {
                     barrier.wait();
-                    racer.compare_and_swap(&user, Some(version), Some(&record))
+                    racer.compare_and_swap(&user, Some(version), Some(record))
                 })
             })
             .collect();

@@ -65,7 +65,7 @@ impl TokenStore for MemoryStore {
         &self,
         user: &UserId,
         expected: Option<Version>,
-        next: Option<&TokenRecord>,
+        next: Option<TokenRecord>,
     ) -> Result<Option<Version>, CasError> {
         let mut tokens = lock(&self.inner.tokens);
         let current = tokens.get(user).map(|(_, version)| *version);
@@ -74,8 +74,15 @@ impl TokenStore for MemoryStore {
         }
         match next {
             Some(record) => {
-                let version = Version(self.inner.next_version.fetch_add(1, Ordering::Relaxed) + 1);
-                tokens.insert(user.clone(), (record.clone(), version));
+                // Under the map's lock, so versions are issued in write order; 2^64 writes
+                // never happen, and wrapping would still not repeat a live version soon.
+                let version = Version(
+                    self.inner
+                        .next_version
+                        .fetch_add(1, Ordering::Relaxed)
+                        .wrapping_add(1),
+                );
+                tokens.insert(user.clone(), (record, version));
                 Ok(Some(version))
             }
             None => {

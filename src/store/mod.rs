@@ -69,7 +69,7 @@ pub trait TokenStore {
         &self,
         user: &UserId,
         expected: Option<Version>,
-        next: Option<&TokenRecord>,
+        next: Option<TokenRecord>,
     ) -> Result<Option<Version>, CasError>;
 }
 
