@@ -161,7 +161,8 @@ pub enum CodeError {
     /// A character other than an ASCII digit.
     #[error("a code may contain only the ASCII digits 0-9; character {position} is not one")]
     NotADigit {
-        /// Zero-based position of the first offending character.
+        /// Zero-based position of the first offending character (for
+        /// [`Code::parse_display_form`], counted after the separators it drops).
         position: usize,
     },
 }

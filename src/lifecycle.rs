@@ -2,15 +2,7 @@
 //! record, the input and `now` (and a fresh secret when one is needed) and returns the next
 //! record, the events and the outcome. No clock, no RNG, no IO.
 //!
-//! ```text
-//!            associate                verify(good code)
-//!   None ─────────────────► Pending ─────────────────────► Verified ──┐
-//!    ▲                        │  ▲ verify(bad code): stays Pending,   │ sign-in codes
-//!    │                        │  │ failure counted                    │ (replay-guarded,
-//!    │     associate again:   └──┘ (a new secret replaces a pending   │  throttled)
-//!    │     one)                                                        │
-//!    └──────────── admin delete ◄──────────────────────────────────────┘
-//! ```
+//! The states and moves are drawn in the [crate documentation](crate#the-lifecycle).
 
 use crate::code::Code;
 use crate::config::TotpConfig;
