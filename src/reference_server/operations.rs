@@ -501,20 +501,13 @@ impl ReferenceServer {
             access_token: members.string("AccessToken")?.map(str::to_owned),
             session: members.string("Session")?.map(str::to_owned),
         };
-        let principal =
-            Principal::from_request(request.access_token.as_deref(), request.session.as_deref())?;
-        let (pool, validity) = self.principal_pool(&principal, now)?;
-        let client = match &principal {
-            Principal::Session(session) => self.session_client(session),
-            Principal::AccessToken(_) => None,
-        };
-        let response = self
-            .service(&pool, validity, now)?
-            .associate_software_token(&request, now, rng)
-            .result?;
-        if let (Some(session), Some(client)) = (&response.session, client) {
-            self.remember_session(session, &client);
-        }
+        let response =
+            self.in_principal_pool(&request.access_token, &request.session, now, |service| {
+                let response = service
+                    .associate_software_token(&request, now, rng)
+                    .result?;
+                Ok((response.session.clone(), response))
+            })?;
         Ok(Body::new()
             .with("SecretCode", response.secret_code.expose())
             .with_optional("Session", response.session.as_ref().map(SessionId::expose)))
@@ -532,23 +525,37 @@ impl ReferenceServer {
             user_code: members.required_string("UserCode")?.to_owned(),
             friendly_device_name: members.string("FriendlyDeviceName")?.map(str::to_owned),
         };
-        let principal =
-            Principal::from_request(request.access_token.as_deref(), request.session.as_deref())?;
+        let response =
+            self.in_principal_pool(&request.access_token, &request.session, now, |service| {
+                let response = service.verify_software_token(&request, now, rng).result?;
+                Ok((response.session.clone(), response))
+            })?;
+        Ok(Body::new()
+            .with("Status", response.status.as_str())
+            .with_optional("Session", response.session.as_ref().map(SessionId::expose)))
+    }
+
+    /// Runs `operation` on the service of the pool the request's principal (access token or
+    /// session) belongs to, and ties the session it returns, if any, to the app client that
+    /// began the sign-in.
+    fn in_principal_pool<T>(
+        &self,
+        access_token: &Option<String>,
+        session: &Option<String>,
+        now: UnixTime,
+        operation: impl FnOnce(PoolService<'_>) -> Result<(Option<SessionId>, T), Refusal>,
+    ) -> Result<T, Refusal> {
+        let principal = Principal::from_request(access_token.as_deref(), session.as_deref())?;
         let (pool, validity) = self.principal_pool(&principal, now)?;
         let client = match &principal {
             Principal::Session(session) => self.session_client(session),
             Principal::AccessToken(_) => None,
         };
-        let response = self
-            .service(&pool, validity, now)?
-            .verify_software_token(&request, now, rng)
-            .result?;
-        if let (Some(session), Some(client)) = (&response.session, client) {
-            self.remember_session(session, &client);
+        let (next_session, response) = operation(self.service(&pool, validity, now)?)?;
+        if let (Some(session), Some(client)) = (next_session, client) {
+            self.remember_session(&session, &client);
         }
-        Ok(Body::new()
-            .with("Status", response.status.as_str())
-            .with_optional("Session", response.session.as_ref().map(SessionId::expose)))
+        Ok(response)
     }
 
     /// The pool and user name an access token belongs to.
