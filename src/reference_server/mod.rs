@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use getrandom::SysRng;
 use rand_core::{CryptoRng, UnwrapErr};
@@ -150,20 +150,51 @@ async fn handle_http(
         .map(str::to_owned);
     let now = UnixTime::now();
     // The crate's work is CPU-bound and short; run it off the async reactor.
-    let response = tokio::task::spawn_blocking(move || {
-        server.handle(target.as_deref(), &body, now, &mut UnwrapErr(SysRng))
+    let (response, request_id) = tokio::task::spawn_blocking(move || {
+        let mut rng = UnwrapErr(SysRng);
+        let response = server.handle(target.as_deref(), &body, now, &mut rng);
+        (response, request_id(&mut rng))
     })
     .await
     .unwrap_or_else(|_| {
-        WireResponse::error("InternalErrorException", "An internal error occurred.")
+        let error = WireResponse::error("InternalErrorException", "An internal error occurred.");
+        (error, request_id(&mut UnwrapErr(SysRng)))
     });
     let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (
+    let mut http = (
         status,
         [(header::CONTENT_TYPE, CONTENT_TYPE)],
         response.body,
     )
-        .into_response()
+        .into_response();
+    // Every AWS JSON response carries its request id (SDKs show it as
+    // `ResponseMetadata.RequestId`); errors also name their type in a header.
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        http.headers_mut().insert("x-amzn-requestid", value);
+    }
+    if let Some(exception) = response
+        .exception
+        .and_then(|name| HeaderValue::from_str(name).ok())
+    {
+        http.headers_mut().insert("x-amzn-errortype", exception);
+    }
+    http
+}
+
+/// A request id in the UUID layout AWS uses, from the CSPRNG.
+fn request_id<G: CryptoRng + ?Sized>(rng: &mut G) -> String {
+    let mut bytes = [0u8; 16];
+    rng.fill_bytes(&mut bytes);
+    let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    let part = |range: core::ops::Range<usize>| hex.get(range).unwrap_or_default().to_owned();
+    format!(
+        "{}-{}-{}-{}-{}",
+        part(0..8),
+        part(8..12),
+        part(12..16),
+        part(16..20),
+        part(20..32)
+    )
 }
 
 /// The router: every request to `/` is an operation.

@@ -22,6 +22,8 @@ pub struct WireResponse {
     pub status: u16,
     /// The JSON body.
     pub body: String,
+    /// For an error, its exception name (also `__type` in the body).
+    pub exception: Option<&'static str>,
 }
 
 impl WireResponse {
@@ -30,11 +32,12 @@ impl WireResponse {
         WireResponse {
             status: 200,
             body: Value::Object(body.clone()).to_string(),
+            exception: None,
         }
     }
 
     /// An AWS-style error: `{"__type": …, "message": …}`.
-    pub(crate) fn error(exception: &str, message: &str) -> WireResponse {
+    pub(crate) fn error(exception: &'static str, message: &str) -> WireResponse {
         let status = if exception == "InternalErrorException" {
             500
         } else {
@@ -46,6 +49,7 @@ impl WireResponse {
         WireResponse {
             status,
             body: Value::Object(body).to_string(),
+            exception: Some(exception),
         }
     }
 }
