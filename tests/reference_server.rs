@@ -1,0 +1,141 @@
+//! The reference server's request handler on hostile input: unknown operations, malformed or
+//! mistyped JSON and random bytes all get a clean AWS-style error (HTTP 400, a JSON body with
+//! `__type`), never a panic. The Cognito behaviour itself is proven by the boto3 suite under
+//! `tests/conformance/`, run by `.ci/conformance`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests assert by panicking
+
+use proptest::prelude::*;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use softtoken::UnixTime;
+use softtoken::reference_server::ReferenceServer;
+use softtoken::reference_server::wire::WireResponse;
+
+const NOW: UnixTime = UnixTime(1_700_000_000);
+
+fn call(server: &ReferenceServer, target: Option<&str>, body: &[u8]) -> WireResponse {
+    server.handle(target, body, NOW, &mut ChaCha20Rng::seed_from_u64(1))
+}
+
+fn op(name: &str) -> String {
+    format!("AWSCognitoIdentityProviderService.{name}")
+}
+
+fn error_type(response: &WireResponse) -> String {
+    let body: serde_json::Value = serde_json::from_str(&response.body).unwrap();
+    body["__type"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn unknown_operations_and_missing_targets_are_clean_400s() {
+    let server = ReferenceServer::new();
+    for target in [None, Some("Nope"), Some(op("DeleteEverything").as_str())] {
+        let response = call(&server, target, b"{}");
+        assert_eq!(response.status, 400, "{target:?}");
+        assert_eq!(error_type(&response), "UnknownOperationException");
+    }
+}
+
+#[test]
+fn malformed_and_mistyped_bodies_are_serialization_errors() {
+    let server = ReferenceServer::new();
+    for body in [&b"{bad"[..], b"", b"[]", b"\"text\"", b"null", b"\xff\xfe"] {
+        let response = call(&server, Some(&op("GetUser")), body);
+        assert_eq!(response.status, 400);
+        assert_eq!(error_type(&response), "SerializationException", "{body:?}");
+    }
+    let response = call(&server, Some(&op("GetUser")), br#"{"AccessToken": 42}"#);
+    assert_eq!(error_type(&response), "SerializationException");
+    let response = call(&server, Some(&op("GetUser")), br#"{}"#);
+    assert_eq!(error_type(&response), "InvalidParameterException");
+}
+
+#[test]
+fn a_whole_enrolment_works_through_the_handler() {
+    let server = ReferenceServer::new();
+    let json = |target: &str, body: serde_json::Value| -> serde_json::Value {
+        let response = call(&server, Some(&op(target)), body.to_string().as_bytes());
+        assert_eq!(response.status, 200, "{target}: {}", response.body);
+        serde_json::from_str(&response.body).unwrap()
+    };
+    let pool = json("CreateUserPool", serde_json::json!({"PoolName": "p"}));
+    let pool_id = pool["UserPool"]["Id"].as_str().unwrap().to_owned();
+    json(
+        "SetUserPoolMfaConfig",
+        serde_json::json!({"UserPoolId": pool_id, "SoftwareTokenMfaConfiguration": {"Enabled": true}, "MfaConfiguration": "OPTIONAL"}),
+    );
+    let client = json(
+        "CreateUserPoolClient",
+        serde_json::json!({"UserPoolId": pool_id, "ClientName": "c", "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH"]}),
+    );
+    let client_id = client["UserPoolClient"]["ClientId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    json(
+        "AdminCreateUser",
+        serde_json::json!({"UserPoolId": pool_id, "Username": "alice"}),
+    );
+    json(
+        "AdminSetUserPassword",
+        serde_json::json!({"UserPoolId": pool_id, "Username": "alice", "Password": "pw", "Permanent": true}),
+    );
+    let signed_in = json(
+        "InitiateAuth",
+        serde_json::json!({"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": client_id, "AuthParameters": {"USERNAME": "alice", "PASSWORD": "pw"}}),
+    );
+    let token = signed_in["AuthenticationResult"]["AccessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let associated = json(
+        "AssociateSoftwareToken",
+        serde_json::json!({"AccessToken": token}),
+    );
+    let secret_code = associated["SecretCode"].as_str().unwrap();
+    assert_eq!(secret_code.len(), 52);
+    assert!(associated.get("Session").is_none(), "absent, not null");
+    let secret = softtoken::Secret::from_base32(secret_code).unwrap();
+    let code = softtoken::TotpKey::new(&secret, softtoken::TotpConfig::default())
+        .code_at(NOW)
+        .unwrap()
+        .reveal();
+    let verified = json(
+        "VerifySoftwareToken",
+        serde_json::json!({"AccessToken": token, "UserCode": code}),
+    );
+    assert_eq!(verified["Status"], "SUCCESS");
+    let user = json("GetUser", serde_json::json!({"AccessToken": token}));
+    assert!(
+        user.get("UserMFASettingList").is_none(),
+        "absent until enabled"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn no_body_panics_the_handler(
+        operation in prop::sample::select(vec![
+            "AssociateSoftwareToken", "VerifySoftwareToken", "RespondToAuthChallenge",
+            "InitiateAuth", "GetUser", "AdminGetUser", "SetUserMFAPreference",
+            "AdminSetUserMFAPreference", "AdminDeleteSoftwareToken", "CreateUserPool",
+            "CreateUserPoolClient", "SetUserPoolMfaConfig", "AdminCreateUser",
+        ]),
+        body in prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..200),
+            "\\{(\"[A-Za-z]{1,12}\": ?(\"[ -~]{0,30}\"|[0-9]{1,5}|true|null|\\{\\}|\\[\\]), ?){0,4}\\}"
+                .prop_map(String::into_bytes),
+        ],
+    ) {
+        let server = ReferenceServer::new();
+        let response = call(&server, Some(&op(operation)), &body);
+        if response.status != 200 {
+            prop_assert!(response.status == 400 || response.status == 500);
+            let parsed: serde_json::Value = serde_json::from_str(&response.body).unwrap();
+            prop_assert!(parsed["__type"].is_string());
+        }
+    }
+}
