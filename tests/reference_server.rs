@@ -3,7 +3,7 @@
 //! `__type`), never a panic. The Cognito behaviour itself is proven by the boto3 suite under
 //! `tests/conformance/`, run by `.ci/conformance`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests assert by panicking
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // tests assert by panicking
 
 use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
