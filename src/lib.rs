@@ -172,8 +172,8 @@ pub use record::{
     VerifiedToken,
 };
 pub use secret::{Secret, SecretError};
-pub use service::{AccessTokenResolver, Outcome, Service};
-pub use store::{MemoryStore, SessionStore, TokenStore};
+pub use service::{AccessTokenResolver, AsyncService, DEFAULT_MAX_ATTEMPTS, Outcome, Service};
+pub use store::{AsyncSessionStore, AsyncTokenStore, MemoryStore, SessionStore, TokenStore};
 pub use time::{Step, TimeError, UnixTime};
 
 /// README's examples are compiled and run as doc tests, so they cannot drift from the API.

@@ -120,7 +120,11 @@ fn short_and_absurdly_long_secrets_are_refused() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2048))]
+    // A fixed seed: every run checks the same cases, so a failure reproduces.
+    #![proptest_config(ProptestConfig {
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x5eed),
+        ..ProptestConfig::with_cases(2048)
+    })]
 
     #[test]
     fn base32_export_then_import_round_trips(

@@ -224,11 +224,16 @@ fn config() -> impl Strategy<Value = TotpConfig> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1024))]
+    // A fixed seed: every run checks the same cases, so a failure reproduces.
+    #![proptest_config(ProptestConfig {
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x5eed),
+        ..ProptestConfig::with_cases(1024)
+    })]
 
     /// A generated code verifies at its own time and from every step of the window, and is
-    /// refused one step beyond either edge (two steps out for the default ±1), unless that
-    /// other step happens to share the code.
+    /// refused one step beyond either edge (two steps out for the default ±1). Where another
+    /// step of the window shares the code (about one case in 10^5 here), the highest
+    /// matching step is the answer, as DESIGN.md §4 requires.
     #[test]
     fn generated_codes_verify_inside_the_window_and_not_outside(
         seed in proptest::collection::vec(any::<u8>(), 16..=64),
@@ -239,22 +244,32 @@ proptest! {
         let code = key.code_at_step(Step(step));
         let period = config.period_secs();
         let at_step = |s: u64| UnixTime(s * period);
-        prop_assert_eq!(key.verify(&code, at_step(step), None), Ok(Step(step)));
-        prop_assert_eq!(key.verify(&code, UnixTime(step * period + period - 1), None), Ok(Step(step)));
-
         let window = config.window();
+        // The reference answer, by brute force: the highest step around `now_step` whose
+        // code equals the submitted one.
+        let expected = |now_step: u64| {
+            let first = now_step - u64::from(window.back());
+            let last = now_step + u64::from(window.ahead());
+            (first..=last)
+                .rev()
+                .find(|s| key.code_at_step(Step(*s)) == code)
+                .map(Step)
+                .ok_or(VerifyError::NoMatch)
+        };
+        prop_assert_eq!(key.verify(&code, at_step(step), None), expected(step));
+        prop_assert_eq!(
+            key.verify(&code, UnixTime(step * period + period - 1), None),
+            expected(step)
+        );
         // Seen from `now`, the code's step is `step`; `now` may lie anywhere the window reaches.
         for now_step in step - u64::from(window.ahead())..=step + u64::from(window.back()) {
-            prop_assert_eq!(key.verify(&code, at_step(now_step), None), Ok(Step(step)));
+            let answer = key.verify(&code, at_step(now_step), None);
+            prop_assert!(answer.as_ref().is_ok_and(|found| *found >= Step(step)));
+            prop_assert_eq!(answer, expected(now_step));
         }
         // One step beyond the window on either side.
         for now_step in [step + u64::from(window.back()) + 1, step - u64::from(window.ahead()) - 1] {
-            let first = now_step - u64::from(window.back());
-            let last = now_step + u64::from(window.ahead());
-            let shares_code = (first..=last).any(|s| key.code_at_step(Step(s)) == code);
-            if !shares_code {
-                prop_assert_eq!(key.verify(&code, at_step(now_step), None), Err(VerifyError::NoMatch));
-            }
+            prop_assert_eq!(key.verify(&code, at_step(now_step), None), expected(now_step));
         }
     }
 }

@@ -1,10 +1,14 @@
 //! The embedded default store: both traits over mutex-guarded maps.
 
+use core::future::{Future, ready};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use super::{CasError, ConsumeError, SessionRecord, SessionStore, TokenStore, Version};
+use super::{
+    AsyncSessionStore, AsyncTokenStore, CasError, ConsumeError, SessionRecord, SessionStore,
+    TokenStore, Version,
+};
 use crate::error::StoreError;
 use crate::identity::{SessionId, UserId};
 use crate::record::TokenRecord;
@@ -119,5 +123,53 @@ impl SessionStore for MemoryStore {
         let before = sessions.len();
         sessions.retain(|_, record| record.expires_at > now);
         Ok(before - sessions.len())
+    }
+}
+
+// The async traits answer at once: the maps are in memory, so each future is ready when made.
+
+impl AsyncTokenStore for MemoryStore {
+    fn load(
+        &self,
+        user: &UserId,
+    ) -> impl Future<Output = Result<Option<(TokenRecord, Version)>, StoreError>> + Send {
+        ready(TokenStore::load(self, user))
+    }
+
+    fn compare_and_swap(
+        &self,
+        user: &UserId,
+        expected: Option<Version>,
+        next: Option<TokenRecord>,
+    ) -> impl Future<Output = Result<Option<Version>, CasError>> + Send {
+        ready(TokenStore::compare_and_swap(self, user, expected, next))
+    }
+}
+
+impl AsyncSessionStore for MemoryStore {
+    fn put(
+        &self,
+        session: &SessionId,
+        record: SessionRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        ready(SessionStore::put(self, session, record))
+    }
+
+    fn get(
+        &self,
+        session: &SessionId,
+    ) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send {
+        ready(SessionStore::get(self, session))
+    }
+
+    fn consume(
+        &self,
+        session: &SessionId,
+    ) -> impl Future<Output = Result<(), ConsumeError>> + Send {
+        ready(SessionStore::consume(self, session))
+    }
+
+    fn sweep(&self, now: UnixTime) -> impl Future<Output = Result<usize, StoreError>> + Send {
+        ready(SessionStore::sweep(self, now))
     }
 }

@@ -18,6 +18,8 @@ pub mod conformance;
 
 pub use memory::MemoryStore;
 
+use core::future::Future;
+
 use crate::error::StoreError;
 use crate::identity::{SessionId, UserId};
 use crate::record::TokenRecord;
@@ -145,4 +147,46 @@ pub trait SessionStore {
     /// # Errors
     /// [`StoreError`] when the backend fails.
     fn sweep(&self, now: UnixTime) -> Result<usize, StoreError>;
+}
+
+/// [`TokenStore`] for async backends (a database client on the caller's runtime): the same
+/// contract, with futures. Implement it with `async fn`; the futures must be `Send` so a
+/// multi-threaded runtime can move them.
+pub trait AsyncTokenStore {
+    /// As [`TokenStore::load`].
+    fn load(
+        &self,
+        user: &UserId,
+    ) -> impl Future<Output = Result<Option<(TokenRecord, Version)>, StoreError>> + Send;
+
+    /// As [`TokenStore::compare_and_swap`].
+    fn compare_and_swap(
+        &self,
+        user: &UserId,
+        expected: Option<Version>,
+        next: Option<TokenRecord>,
+    ) -> impl Future<Output = Result<Option<Version>, CasError>> + Send;
+}
+
+/// [`SessionStore`] for async backends: the same contract, with futures.
+pub trait AsyncSessionStore {
+    /// As [`SessionStore::put`].
+    fn put(
+        &self,
+        session: &SessionId,
+        record: SessionRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// As [`SessionStore::get`].
+    fn get(
+        &self,
+        session: &SessionId,
+    ) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
+
+    /// As [`SessionStore::consume`].
+    fn consume(&self, session: &SessionId)
+    -> impl Future<Output = Result<(), ConsumeError>> + Send;
+
+    /// As [`SessionStore::sweep`].
+    fn sweep(&self, now: UnixTime) -> impl Future<Output = Result<usize, StoreError>> + Send;
 }
