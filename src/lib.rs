@@ -147,6 +147,8 @@ pub mod lifecycle;
 mod lockout;
 mod otp;
 mod pool;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod record;
 #[cfg(feature = "reference-server")]
 pub mod reference_server;

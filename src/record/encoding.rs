@@ -103,7 +103,7 @@ impl TokenRecord {
     ///
     /// # Errors
     /// [`SealError`] when the sealer fails.
-    pub fn encode(&self, sealer: &impl SecretSealer) -> Result<Vec<u8>, SealError> {
+    pub fn encode(&self, sealer: &(impl SecretSealer + ?Sized)) -> Result<Vec<u8>, SealError> {
         // Sealed forms are wrapped at once: for `PlainSecrets` they are the secret itself.
         let verified_secret = self
             .verified
@@ -177,7 +177,10 @@ impl TokenRecord {
     ///
     /// # Errors
     /// [`DecodeError`] for anything that is not a valid record; never panics.
-    pub fn decode(bytes: &[u8], sealer: &impl SecretSealer) -> Result<TokenRecord, DecodeError> {
+    pub fn decode(
+        bytes: &[u8],
+        sealer: &(impl SecretSealer + ?Sized),
+    ) -> Result<TokenRecord, DecodeError> {
         let mut reader = Reader { bytes };
         let version = reader.u8()?;
         if version != Self::FORMAT_VERSION {
@@ -318,7 +321,7 @@ impl<'a> Reader<'a> {
         self.take(length)
     }
 
-    fn secret(&mut self, sealer: &impl SecretSealer) -> Result<Secret, DecodeError> {
+    fn secret(&mut self, sealer: &(impl SecretSealer + ?Sized)) -> Result<Secret, DecodeError> {
         let opened = sealer.open(self.bytes()?)?;
         Secret::from_bytes(&opened).map_err(|_| DecodeError::InvalidField("secret length"))
     }
