@@ -39,24 +39,116 @@ use getrandom::SysRng;
 use rand_core::{CryptoRng, UnwrapErr};
 use serde_json::Value;
 
-use crate::store::MemoryStore;
+use crate::error::StoreError;
+use crate::identity::{SessionId, UserId};
+use crate::record::TokenRecord;
+use crate::store::{
+    AsyncSessionStore, AsyncTokenStore, CasError, ConsumeError, MemoryStore, SessionRecord, Version,
+};
 use crate::time::UnixTime;
 use directory::{Directory, TokenDirectory};
 use wire::{CONTENT_TYPE, MAX_BODY_BYTES, Members, Refusal, TARGET_PREFIX, WireResponse};
 
+/// Where the server keeps token records and sessions.
+#[derive(Clone, Debug)]
+pub enum ServerStore {
+    /// In memory (the default): state ends with the process.
+    Memory(MemoryStore),
+    /// In PostgreSQL (feature `postgres`): several server processes can share it.
+    #[cfg(feature = "postgres")]
+    Postgres(crate::postgres::PostgresStore),
+}
+
+impl Default for ServerStore {
+    fn default() -> ServerStore {
+        ServerStore::Memory(MemoryStore::new())
+    }
+}
+
+impl AsyncTokenStore for ServerStore {
+    async fn load(&self, user: &UserId) -> Result<Option<(TokenRecord, Version)>, StoreError> {
+        match self {
+            ServerStore::Memory(store) => AsyncTokenStore::load(store, user).await,
+            #[cfg(feature = "postgres")]
+            ServerStore::Postgres(store) => AsyncTokenStore::load(store, user).await,
+        }
+    }
+
+    async fn compare_and_swap(
+        &self,
+        user: &UserId,
+        expected: Option<Version>,
+        next: Option<TokenRecord>,
+    ) -> Result<Option<Version>, CasError> {
+        match self {
+            ServerStore::Memory(store) => {
+                AsyncTokenStore::compare_and_swap(store, user, expected, next).await
+            }
+            #[cfg(feature = "postgres")]
+            ServerStore::Postgres(store) => {
+                AsyncTokenStore::compare_and_swap(store, user, expected, next).await
+            }
+        }
+    }
+}
+
+impl AsyncSessionStore for ServerStore {
+    async fn put(&self, session: &SessionId, record: SessionRecord) -> Result<(), StoreError> {
+        match self {
+            ServerStore::Memory(store) => AsyncSessionStore::put(store, session, record).await,
+            #[cfg(feature = "postgres")]
+            ServerStore::Postgres(store) => AsyncSessionStore::put(store, session, record).await,
+        }
+    }
+
+    async fn get(&self, session: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        match self {
+            ServerStore::Memory(store) => AsyncSessionStore::get(store, session).await,
+            #[cfg(feature = "postgres")]
+            ServerStore::Postgres(store) => AsyncSessionStore::get(store, session).await,
+        }
+    }
+
+    async fn consume(&self, session: &SessionId) -> Result<(), ConsumeError> {
+        match self {
+            ServerStore::Memory(store) => AsyncSessionStore::consume(store, session).await,
+            #[cfg(feature = "postgres")]
+            ServerStore::Postgres(store) => AsyncSessionStore::consume(store, session).await,
+        }
+    }
+
+    async fn sweep(&self, now: UnixTime) -> Result<usize, StoreError> {
+        match self {
+            ServerStore::Memory(store) => AsyncSessionStore::sweep(store, now).await,
+            #[cfg(feature = "postgres")]
+            ServerStore::Postgres(store) => AsyncSessionStore::sweep(store, now).await,
+        }
+    }
+}
+
 /// The server's state: the crate's store and the server's own directory.
 #[derive(Debug, Default)]
 pub struct ReferenceServer {
-    store: MemoryStore,
+    store: ServerStore,
     directory: Mutex<Directory>,
     tokens: TokenDirectory,
 }
 
 impl ReferenceServer {
-    /// An empty server: no pools.
+    /// An empty server on a `MemoryStore`: no pools.
     #[must_use]
     pub fn new() -> ReferenceServer {
         ReferenceServer::default()
+    }
+
+    /// An empty server whose token records and sessions live in `store`. (Pools, clients,
+    /// users and access tokens are the server's own and stay in memory.)
+    #[must_use]
+    pub fn with_store(store: ServerStore) -> ReferenceServer {
+        ReferenceServer {
+            store,
+            ..ReferenceServer::default()
+        }
     }
 
     fn directory(&self) -> MutexGuard<'_, Directory> {
@@ -70,6 +162,22 @@ impl ReferenceServer {
     /// Handles one request: the `X-Amz-Target` header's value and the body bytes, at `now`,
     /// with `rng` for secrets, sessions, ids and tokens. Never panics; every failure is an
     /// AWS-style error response.
+    pub async fn handle_async<G: CryptoRng + ?Sized>(
+        &self,
+        target: Option<&str>,
+        body: &[u8],
+        now: UnixTime,
+        rng: &mut G,
+    ) -> WireResponse {
+        match self.dispatch(target, body, now, rng).await {
+            Ok(response) => response,
+            Err(refusal) => WireResponse::error(refusal.exception, &refusal.message),
+        }
+    }
+
+    /// [`ReferenceServer::handle_async`] for a server on a `MemoryStore`, whose every store
+    /// call is ready at once, so the request completes on the calling thread (tests, fuzzing).
+    /// On a PostgreSQL store, use `handle_async` on the runtime instead.
     pub fn handle<G: CryptoRng + ?Sized>(
         &self,
         target: Option<&str>,
@@ -77,13 +185,10 @@ impl ReferenceServer {
         now: UnixTime,
         rng: &mut G,
     ) -> WireResponse {
-        match self.dispatch(target, body, now, rng) {
-            Ok(response) => response,
-            Err(refusal) => WireResponse::error(refusal.exception, &refusal.message),
-        }
+        crate::service::block_on(self.handle_async(target, body, now, rng))
     }
 
-    fn dispatch<G: CryptoRng + ?Sized>(
+    async fn dispatch<G: CryptoRng + ?Sized>(
         &self,
         target: Option<&str>,
         body: &[u8],
@@ -120,15 +225,15 @@ impl ReferenceServer {
             "GetUserPoolMfaConfig" => self.get_user_pool_mfa_config(&members),
             "AdminCreateUser" => self.admin_create_user(&members, now, rng),
             "AdminSetUserPassword" => self.admin_set_user_password(&members, now),
-            "InitiateAuth" => self.initiate_auth(&members, now, rng),
-            "RespondToAuthChallenge" => self.respond_to_auth_challenge(&members, now, rng),
-            "AssociateSoftwareToken" => self.associate_software_token(&members, now, rng),
-            "VerifySoftwareToken" => self.verify_software_token(&members, now, rng),
-            "SetUserMFAPreference" => self.set_user_mfa_preference(&members, now),
-            "AdminSetUserMFAPreference" => self.admin_set_user_mfa_preference(&members, now),
-            "GetUser" => self.get_user(&members, now),
-            "AdminGetUser" => self.admin_get_user(&members, now),
-            "AdminDeleteSoftwareToken" => self.admin_delete_software_token(&members, now),
+            "InitiateAuth" => self.initiate_auth(&members, now, rng).await,
+            "RespondToAuthChallenge" => self.respond_to_auth_challenge(&members, now, rng).await,
+            "AssociateSoftwareToken" => self.associate_software_token(&members, now, rng).await,
+            "VerifySoftwareToken" => self.verify_software_token(&members, now, rng).await,
+            "SetUserMFAPreference" => self.set_user_mfa_preference(&members, now).await,
+            "AdminSetUserMFAPreference" => self.admin_set_user_mfa_preference(&members, now).await,
+            "GetUser" => self.get_user(&members, now).await,
+            "AdminGetUser" => self.admin_get_user(&members, now).await,
+            "AdminDeleteSoftwareToken" => self.admin_delete_software_token(&members, now).await,
             _ => Err(Refusal::new(
                 "UnknownOperationException",
                 format!("Unknown operation {operation}"),
@@ -149,17 +254,11 @@ async fn handle_http(
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
     let now = UnixTime::now();
-    // The crate's work is CPU-bound and short; run it off the async reactor.
-    let (response, request_id) = tokio::task::spawn_blocking(move || {
-        let mut rng = UnwrapErr(SysRng);
-        let response = server.handle(target.as_deref(), &body, now, &mut rng);
-        (response, request_id(&mut rng))
-    })
-    .await
-    .unwrap_or_else(|_| {
-        let error = WireResponse::error("InternalErrorException", "An internal error occurred.");
-        (error, request_id(&mut UnwrapErr(SysRng)))
-    });
+    let mut rng = UnwrapErr(SysRng);
+    let response = server
+        .handle_async(target.as_deref(), &body, now, &mut rng)
+        .await;
+    let request_id = request_id(&mut rng);
     let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut http = (
         status,

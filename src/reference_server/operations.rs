@@ -7,6 +7,7 @@ use rand_core::CryptoRng;
 use serde_json::{Map, Value};
 
 use super::ReferenceServer;
+use super::ServerStore;
 use super::directory::{AppClient, RequestResolver, TokenGrant, User, UserPool};
 use super::wire::{Body, Members, Refusal};
 use crate::api::{
@@ -17,14 +18,14 @@ use crate::api::{
 use crate::identity::{Principal, SessionId, UserId};
 use crate::lifecycle::{MfaView, SoftwareTokenMfaSettings};
 use crate::pool::MfaMode;
-use crate::service::Service;
-use crate::store::{MemoryStore, SessionStore};
+use crate::service::AsyncService;
+use crate::store::AsyncSessionStore;
 use crate::time::UnixTime;
 
 /// Access, ID and refresh tokens live this long (Cognito's default access-token validity).
 const TOKEN_LIFETIME_SECS: u64 = 3600;
 
-type PoolService<'a> = Service<MemoryStore, MemoryStore, RequestResolver<'a>>;
+type PoolService<'a> = AsyncService<ServerStore, ServerStore, RequestResolver<'a>>;
 
 /// Random text from the request's CSPRNG: `len` characters of `[0-9a-z]`.
 fn random_text<G: CryptoRng + ?Sized>(rng: &mut G, len: usize) -> String {
@@ -105,7 +106,7 @@ impl ReferenceServer {
         now: UnixTime,
     ) -> Result<PoolService<'a>, Refusal> {
         let config = pool.config(validity_minutes)?;
-        Ok(Service::new(
+        Ok(AsyncService::new(
             self.store.clone(),
             self.store.clone(),
             RequestResolver {
@@ -118,7 +119,7 @@ impl ReferenceServer {
 
     /// The pool and AuthSessionValidity a request's principal belongs to: an access token's
     /// grant, or the session's user and the client that began its sign-in.
-    fn principal_pool(
+    async fn principal_pool(
         &self,
         principal: &Principal,
         now: UnixTime,
@@ -132,9 +133,8 @@ impl ReferenceServer {
                 Ok((self.pool(&grant.pool_id)?, 3))
             }
             Principal::Session(session) => {
-                let record = self
-                    .store
-                    .get(session)
+                let record = AsyncSessionStore::get(&self.store, session)
+                    .await
                     .map_err(crate::Error::from)?
                     .ok_or(crate::Error::InvalidSession)?;
                 let pool_id = self
@@ -388,7 +388,7 @@ impl ReferenceServer {
         Ok(Body::new())
     }
 
-    pub(crate) fn initiate_auth<G: CryptoRng + ?Sized>(
+    pub(crate) async fn initiate_auth<G: CryptoRng + ?Sized>(
         &self,
         members: &Members<'_>,
         now: UnixTime,
@@ -431,14 +431,16 @@ impl ReferenceServer {
             ));
         }
         let service = self.service(&pool, client.auth_session_validity_minutes, now)?;
-        let outcome = service.begin_sign_in(&UserId::new(user.sub.as_str()), now, rng);
+        let outcome = service
+            .begin_sign_in(&UserId::new(user.sub.as_str()), now, rng)
+            .await;
         match outcome.result? {
             Some(challenge) => Ok(self.challenge_body(&challenge, &client.id)),
             None => Ok(self.authentication_result(&pool.id, user, now, rng)),
         }
     }
 
-    pub(crate) fn respond_to_auth_challenge<G: CryptoRng + ?Sized>(
+    pub(crate) async fn respond_to_auth_challenge<G: CryptoRng + ?Sized>(
         &self,
         members: &Members<'_>,
         now: UnixTime,
@@ -465,22 +467,26 @@ impl ReferenceServer {
                 .ok_or_else(|| {
                     Refusal::invalid_parameter("Missing required parameter SOFTWARE_TOKEN_MFA_CODE")
                 })?;
-            service.respond_to_software_token_mfa(
-                &RespondToSoftwareTokenMfaRequest {
-                    session: session.to_owned(),
-                    username: subject.to_owned(),
-                    software_token_mfa_code: code.to_owned(),
-                },
-                now,
-            )
+            service
+                .respond_to_software_token_mfa(
+                    &RespondToSoftwareTokenMfaRequest {
+                        session: session.to_owned(),
+                        username: subject.to_owned(),
+                        software_token_mfa_code: code.to_owned(),
+                    },
+                    now,
+                )
+                .await
         } else if challenge == ChallengeName::MfaSetup.as_str() {
-            service.respond_to_mfa_setup(
-                &RespondToMfaSetupRequest {
-                    session: session.to_owned(),
-                    username: subject.to_owned(),
-                },
-                now,
-            )
+            service
+                .respond_to_mfa_setup(
+                    &RespondToMfaSetupRequest {
+                        session: session.to_owned(),
+                        username: subject.to_owned(),
+                    },
+                    now,
+                )
+                .await
         } else {
             return Err(Refusal::invalid_parameter(format!(
                 "This reference server answers only SOFTWARE_TOKEN_MFA and MFA_SETUP, not {challenge}"
@@ -491,7 +497,7 @@ impl ReferenceServer {
         Ok(self.authentication_result(&pool.id, &user, now, rng))
     }
 
-    pub(crate) fn associate_software_token<G: CryptoRng + ?Sized>(
+    pub(crate) async fn associate_software_token<G: CryptoRng + ?Sized>(
         &self,
         members: &Members<'_>,
         now: UnixTime,
@@ -501,19 +507,20 @@ impl ReferenceServer {
             access_token: members.string("AccessToken")?.map(str::to_owned),
             session: members.string("Session")?.map(str::to_owned),
         };
-        let response =
-            self.in_principal_pool(&request.access_token, &request.session, now, |service| {
-                let response = service
-                    .associate_software_token(&request, now, rng)
-                    .result?;
-                Ok((response.session.clone(), response))
-            })?;
+        let (service, client) = self
+            .principal_service(&request.access_token, &request.session, now)
+            .await?;
+        let response = service
+            .associate_software_token(&request, now, rng)
+            .await
+            .result?;
+        self.remember_next_session(response.session.as_ref(), client);
         Ok(Body::new()
             .with("SecretCode", response.secret_code.expose())
             .with_optional("Session", response.session.as_ref().map(SessionId::expose)))
     }
 
-    pub(crate) fn verify_software_token<G: CryptoRng + ?Sized>(
+    pub(crate) async fn verify_software_token<G: CryptoRng + ?Sized>(
         &self,
         members: &Members<'_>,
         now: UnixTime,
@@ -525,37 +532,41 @@ impl ReferenceServer {
             user_code: members.required_string("UserCode")?.to_owned(),
             friendly_device_name: members.string("FriendlyDeviceName")?.map(str::to_owned),
         };
-        let response =
-            self.in_principal_pool(&request.access_token, &request.session, now, |service| {
-                let response = service.verify_software_token(&request, now, rng).result?;
-                Ok((response.session.clone(), response))
-            })?;
+        let (service, client) = self
+            .principal_service(&request.access_token, &request.session, now)
+            .await?;
+        let response = service
+            .verify_software_token(&request, now, rng)
+            .await
+            .result?;
+        self.remember_next_session(response.session.as_ref(), client);
         Ok(Body::new()
             .with("Status", response.status.as_str())
             .with_optional("Session", response.session.as_ref().map(SessionId::expose)))
     }
 
-    /// Runs `operation` on the service of the pool the request's principal (access token or
-    /// session) belongs to, and ties the session it returns, if any, to the app client that
-    /// began the sign-in.
-    fn in_principal_pool<T>(
+    /// The service of the pool the request's principal (access token or session) belongs
+    /// to, and the app client that began the principal's sign-in, if any.
+    async fn principal_service(
         &self,
         access_token: &Option<String>,
         session: &Option<String>,
         now: UnixTime,
-        operation: impl FnOnce(PoolService<'_>) -> Result<(Option<SessionId>, T), Refusal>,
-    ) -> Result<T, Refusal> {
+    ) -> Result<(PoolService<'_>, Option<String>), Refusal> {
         let principal = Principal::from_request(access_token.as_deref(), session.as_deref())?;
-        let (pool, validity) = self.principal_pool(&principal, now)?;
+        let (pool, validity) = self.principal_pool(&principal, now).await?;
         let client = match &principal {
             Principal::Session(session) => self.session_client(session),
             Principal::AccessToken(_) => None,
         };
-        let (next_session, response) = operation(self.service(&pool, validity, now)?)?;
-        if let (Some(session), Some(client)) = (next_session, client) {
-            self.remember_session(&session, &client);
+        Ok((self.service(&pool, validity, now)?, client))
+    }
+
+    /// Ties the session an operation returned to the app client of the sign-in it continues.
+    fn remember_next_session(&self, session: Option<&SessionId>, client: Option<String>) {
+        if let (Some(session), Some(client)) = (session, client) {
+            self.remember_session(session, &client);
         }
-        Ok(response)
     }
 
     /// The pool and user name an access token belongs to.
@@ -584,7 +595,7 @@ impl ReferenceServer {
         Ok((pool, user))
     }
 
-    pub(crate) fn set_user_mfa_preference(
+    pub(crate) async fn set_user_mfa_preference(
         &self,
         members: &Members<'_>,
         now: UnixTime,
@@ -599,11 +610,12 @@ impl ReferenceServer {
                 },
                 now,
             )
+            .await
             .result?;
         Ok(Body::new())
     }
 
-    pub(crate) fn admin_set_user_mfa_preference(
+    pub(crate) async fn admin_set_user_mfa_preference(
         &self,
         members: &Members<'_>,
         now: UnixTime,
@@ -618,18 +630,23 @@ impl ReferenceServer {
                 },
                 now,
             )
+            .await
             .result?;
         Ok(Body::new())
     }
 
-    pub(crate) fn get_user(&self, members: &Members<'_>, now: UnixTime) -> Result<Body, Refusal> {
+    pub(crate) async fn get_user(
+        &self,
+        members: &Members<'_>,
+        now: UnixTime,
+    ) -> Result<Body, Refusal> {
         let (pool, username, token) = self.token_user(members, now)?;
         let user = pool
             .users
             .get(&username)
             .cloned()
             .ok_or_else(Refusal::user_not_found)?;
-        let view = self.service(&pool, 3, now)?.get_user(&token)?;
+        let view = self.service(&pool, 3, now)?.get_user(&token).await?;
         Ok(mfa_view_members(
             Body::new()
                 .with("Username", username.as_str())
@@ -638,13 +655,16 @@ impl ReferenceServer {
         ))
     }
 
-    pub(crate) fn admin_get_user(
+    pub(crate) async fn admin_get_user(
         &self,
         members: &Members<'_>,
         now: UnixTime,
     ) -> Result<Body, Refusal> {
         let (pool, user) = self.admin_user(members)?;
-        let view = self.service(&pool, 3, now)?.admin_get_user(&user.sub)?;
+        let view = self
+            .service(&pool, 3, now)?
+            .admin_get_user(&user.sub)
+            .await?;
         Ok(mfa_view_members(
             Body::new()
                 .with("Username", user.username.as_str())
@@ -657,7 +677,7 @@ impl ReferenceServer {
         ))
     }
 
-    pub(crate) fn admin_delete_software_token(
+    pub(crate) async fn admin_delete_software_token(
         &self,
         members: &Members<'_>,
         now: UnixTime,
@@ -665,6 +685,7 @@ impl ReferenceServer {
         let (pool, user) = self.admin_user(members)?;
         self.service(&pool, 3, now)?
             .admin_delete_software_token(&user.sub, now)
+            .await
             .result?;
         Ok(Body::new())
     }

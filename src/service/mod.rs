@@ -19,7 +19,8 @@ use crate::lifecycle::MfaView;
 use crate::pool::PoolConfig;
 use crate::store::{AsyncSessionStore, AsyncTokenStore, SessionStore, TokenStore};
 use crate::time::UnixTime;
-use blocking::{Blocking, block_on};
+use blocking::Blocking;
+pub(crate) use blocking::block_on;
 use driver::Driver;
 
 /// Maps an access token to the user it was issued to. The crate never parses tokens: verifying
