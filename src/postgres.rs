@@ -78,8 +78,21 @@ impl core::fmt::Debug for PostgresStore {
     }
 }
 
-fn store_error(context: &str, error: impl core::fmt::Display) -> StoreError {
-    StoreError::new(format!("postgres {context}: {error}"))
+/// A store error naming the step and the database's reason: the error and its sources, first
+/// line of each (a server error's DETAIL line can quote row values, so it is left out).
+fn store_error(context: &str, error: impl std::error::Error) -> StoreError {
+    let mut reason = first_line(&error.to_string()).to_owned();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        reason.push_str(": ");
+        reason.push_str(first_line(&cause.to_string()));
+        source = cause.source();
+    }
+    StoreError::new(format!("postgres {context}: {reason}"))
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
 }
 
 impl PostgresStore {
