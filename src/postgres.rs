@@ -117,8 +117,12 @@ impl PostgresStore {
                 "postgres schema names may contain only ASCII letters, digits and '_'",
             ));
         }
-        let config: tokio_postgres::Config =
+        let mut config: tokio_postgres::Config =
             url.parse().map_err(|error| store_error("url", error))?;
+        // A database that silently drops packets must fail calls, not hang them.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(5));
+        }
         let manager = Manager::from_config(
             config,
             NoTls,
