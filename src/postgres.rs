@@ -28,7 +28,7 @@
 
 use std::sync::Arc;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use sha2::{Digest, Sha256};
 use tokio_postgres::NoTls;
 
@@ -60,6 +60,10 @@ const MIGRATIONS: &[(i32, &str)] = &[(
      );
      CREATE INDEX sessions_expires_at ON {schema}.sessions (expires_at);",
 )];
+
+/// How long a connection attempt, an unacknowledged send or a wait for a pooled connection may
+/// take before the call fails (closed).
+const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Token records and sessions in PostgreSQL. Cloning shares the pool.
 #[derive(Clone)]
@@ -102,27 +106,32 @@ impl PostgresStore {
     /// so a connection the server dropped is replaced rather than reused.
     ///
     /// # Errors
-    /// [`StoreError`] for an invalid URL, schema name or pool size.
+    /// [`StoreError`] for an invalid URL or schema name.
     pub fn connect(
         url: &str,
         schema: &str,
         max_connections: usize,
     ) -> Result<PostgresStore, StoreError> {
+        // PostgreSQL truncates identifiers to 63 bytes: longer names could silently share one.
         if schema.is_empty()
+            || schema.len() > 63
             || !schema
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_')
         {
             return Err(StoreError::new(
-                "postgres schema names may contain only ASCII letters, digits and '_'",
+                "postgres schema names must be 1 to 63 ASCII letters, digits or '_'",
             ));
         }
         let mut config: tokio_postgres::Config =
             url.parse().map_err(|error| store_error("url", error))?;
-        // A database that silently drops packets must fail calls, not hang them.
+        // A database that silently drops packets must fail calls, not hang them: bound the
+        // connect, unacknowledged sends, and (below) every wait on the pool.
         if config.get_connect_timeout().is_none() {
-            config.connect_timeout(std::time::Duration::from_secs(5));
+            config.connect_timeout(TIMEOUT);
         }
+        config.tcp_user_timeout(TIMEOUT);
+        config.keepalives_idle(TIMEOUT);
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -132,6 +141,10 @@ impl PostgresStore {
         );
         let pool = Pool::builder(manager)
             .max_size(max_connections.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(TIMEOUT))
+            .create_timeout(Some(TIMEOUT))
+            .recycle_timeout(Some(TIMEOUT))
             .build()
             .map_err(|error| store_error("pool", error))?;
         Ok(PostgresStore {

@@ -6,11 +6,12 @@
 //! passwords and access tokens (opaque random values it maps to users, through the crate's
 //! [`AccessTokenResolver`](crate::AccessTokenResolver)); every decision about software tokens
 //! — association, verification, preferences, challenges, sessions, replay, lockout — is the
-//! crate's [`Service`](crate::Service) on a shared [`MemoryStore`].
+//! crate's [`AsyncService`](crate::AsyncService) on a [`ServerStore`]: a `MemoryStore`, or with
+//! the `postgres` feature a `PostgresStore` shared by several server processes.
 //!
 //! **A reference server, not a production IdP.** Admin and pool operations arrive SigV4-signed
 //! and are accepted without checking the signature; passwords are compared in plain text;
-//! tokens are opaque, not JWTs; state lives in memory.
+//! tokens are opaque, not JWTs; pools, users and tokens live in the process's memory.
 //!
 //! Operations: `CreateUserPool`, `CreateUserPoolClient`, `SetUserPoolMfaConfig`,
 //! `GetUserPoolMfaConfig`, `AdminCreateUser`, `AdminSetUserPassword`, `InitiateAuth`
@@ -185,6 +186,14 @@ impl ReferenceServer {
         now: UnixTime,
         rng: &mut G,
     ) -> WireResponse {
+        if !matches!(self.store, ServerStore::Memory(_)) {
+            // A database store's futures need the runtime's reactor: driving them here would
+            // spin (or panic outside a runtime).
+            return WireResponse::error(
+                "InternalErrorException",
+                "ReferenceServer::handle needs a MemoryStore; use handle_async on a runtime",
+            );
+        }
         crate::service::block_on(self.handle_async(target, body, now, rng))
     }
 
@@ -312,5 +321,15 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     server: Arc<ReferenceServer>,
 ) -> std::io::Result<()> {
+    // Expired sessions are deleted once a minute, so a database store does not grow forever.
+    let sweeper = Arc::clone(&server);
+    tokio::spawn(async move {
+        let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every_minute.tick().await;
+            // A failed sweep is retried at the next tick; sessions only wait longer to go.
+            let _ = AsyncSessionStore::sweep(&sweeper.store, UnixTime::now()).await;
+        }
+    });
     axum::serve(listener, router(server)).await
 }

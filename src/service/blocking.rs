@@ -71,8 +71,9 @@ pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
         if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
             return output;
         }
-        // Unreachable with `Blocking` stores, whose futures are ready when created; yielding
-        // keeps the loop polite should a store ever hand out a pending future.
+        // Not reached with `Blocking` stores or `MemoryStore`, whose futures are ready when
+        // created (the only futures this crate drives here); yielding keeps the loop polite
+        // should one ever be pending.
         std::thread::yield_now();
     }
 }

@@ -91,6 +91,9 @@ impl<T: TokenStore, S: SessionStore, R: AccessTokenResolver> Service<T, S, R> {
         }
     }
 
+    /// Compare-and-swap attempts per operation before `ConcurrentModificationException`.
+    pub const DEFAULT_MAX_ATTEMPTS: u32 = DEFAULT_MAX_ATTEMPTS;
+
     /// The same service with another bound on compare-and-swap attempts (at least 1).
     #[must_use]
     pub fn with_max_attempts(mut self, attempts: u32) -> Service<T, S, R> {
