@@ -51,12 +51,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "1. AssociateSoftwareToken  SecretCode = {}",
         associated.secret_code.expose()
     );
-    println!(
-        "                           scan: {}",
-        secret
-            .to_otpauth_uri(&TotpConfig::default(), "softtoken demo", "alice")
-            .as_str()
-    );
+    let uri = secret.to_otpauth_uri(&TotpConfig::default(), "softtoken demo", "alice");
+    println!("                           scan: {}", uri.as_str());
+    // With the `qr` feature (which the crate's own examples always have), the same URI as a
+    // QR code for a phone to scan off the terminal (drawn for dark text on a light background).
+    #[cfg(feature = "qr")]
+    print!("\n{}\n", softtoken::qr::terminal(&uri)?.as_str());
 
     // The user's authenticator app, from here on.
     let app = TotpKey::new(&secret, TotpConfig::default());

@@ -149,6 +149,8 @@ mod otp;
 mod pool;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "qr")]
+pub mod qr;
 mod record;
 #[cfg(feature = "reference-server")]
 pub mod reference_server;
@@ -158,6 +160,8 @@ pub mod store;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 mod time;
+#[cfg(feature = "tracing")]
+mod trace;
 mod uri;
 
 pub use code::{Code, CodeError};
@@ -177,6 +181,7 @@ pub use secret::{Secret, SecretError};
 pub use service::{AccessTokenResolver, AsyncService, DEFAULT_MAX_ATTEMPTS, Outcome, Service};
 pub use store::{AsyncSessionStore, AsyncTokenStore, MemoryStore, SessionStore, TokenStore};
 pub use time::{Step, TimeError, UnixTime};
+pub use uri::{KeyUri, KeyUriError};
 
 /// README's examples are compiled and run as doc tests, so they cannot drift from the API.
 #[cfg(doctest)]

@@ -398,10 +398,16 @@ impl<T: AsyncTokenStore, S: AsyncSessionStore, R: AccessTokenResolver> Driver<T,
             };
             match written {
                 Ok(()) => {
-                    events.extend(decided_events.into_iter().map(|kind| Event {
-                        user: user.clone(),
-                        at: now,
-                        kind,
+                    events.extend(decided_events.into_iter().map(|kind| {
+                        let event = Event {
+                            user: user.clone(),
+                            at: now,
+                            kind,
+                        };
+                        // Every recorded event is emitted once, here (feature `tracing`).
+                        #[cfg(feature = "tracing")]
+                        crate::trace::emit(&event);
+                        event
                     }));
                     return outcome;
                 }
