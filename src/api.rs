@@ -18,20 +18,36 @@ use crate::lifecycle::SoftwareTokenMfaSettings;
 
 /// AssociateSoftwareToken's request: exactly one of `access_token` and `session`.
 #[derive(Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "PascalCase"))]
 pub struct AssociateSoftwareTokenRequest {
     /// `AccessToken`: a signed-in user's token.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub access_token: Option<String>,
     /// `Session`: the MFA_SETUP challenge's session.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub session: Option<String>,
 }
 
 /// AssociateSoftwareToken's response.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "PascalCase"))]
 pub struct AssociateSoftwareTokenResponse {
     /// `SecretCode`: the new secret, 52 characters of unpadded upper-case base32.
     pub secret_code: SecretCode,
     /// `Session`: a new session for VerifySoftwareToken on the session path; absent on the
     /// access-token path.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub session: Option<SessionId>,
 }
 
@@ -60,19 +76,35 @@ impl fmt::Debug for SecretCode {
 
 /// VerifySoftwareToken's request.
 #[derive(Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "PascalCase"))]
 pub struct VerifySoftwareTokenRequest {
     /// `AccessToken`.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub access_token: Option<String>,
     /// `Session`: the session AssociateSoftwareToken returned.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub session: Option<String>,
     /// `UserCode`: exactly six digits (the pool's digit count).
     pub user_code: String,
     /// `FriendlyDeviceName`: up to 131072 characters.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub friendly_device_name: Option<String>,
 }
 
 /// `Status` of a VerifySoftwareToken response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "UPPERCASE"))]
 pub enum VerifyStatus {
     /// `SUCCESS`.
     Success,
@@ -94,33 +126,59 @@ impl VerifyStatus {
 
 /// VerifySoftwareToken's response.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "PascalCase"))]
 pub struct VerifySoftwareTokenResponse {
     /// `Status`.
     pub status: VerifyStatus,
     /// `Session`: on the session path, the session that answers MFA_SETUP; absent otherwise.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub session: Option<SessionId>,
 }
 
 /// SetUserMFAPreference's request (the software-token part).
 #[derive(Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "PascalCase"))]
 pub struct SetUserMfaPreferenceRequest {
     /// `AccessToken`.
     pub access_token: String,
     /// `SoftwareTokenMfaSettings`; absent leaves the preference unchanged.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub software_token_mfa_settings: Option<SoftwareTokenMfaSettings>,
 }
 
 /// AdminSetUserMFAPreference's request (the software-token part).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "PascalCase"))]
 pub struct AdminSetUserMfaPreferenceRequest {
     /// `Username`.
     pub username: String,
     /// `SoftwareTokenMfaSettings`; absent leaves the preference unchanged.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub software_token_mfa_settings: Option<SoftwareTokenMfaSettings>,
 }
 
 /// RespondToAuthChallenge for `SOFTWARE_TOKEN_MFA`.
 #[derive(Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(
+        try_from = "wire::RespondToAuthChallenge",
+        into = "wire::RespondToAuthChallenge"
+    )
+)]
 pub struct RespondToSoftwareTokenMfaRequest {
     /// `Session` from the challenge.
     pub session: String,
@@ -133,6 +191,14 @@ pub struct RespondToSoftwareTokenMfaRequest {
 /// RespondToAuthChallenge for `MFA_SETUP`: the session VerifySoftwareToken returned, and the
 /// user name. No code: Verify already proved possession.
 #[derive(Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(
+        try_from = "wire::RespondToAuthChallenge",
+        into = "wire::RespondToAuthChallenge"
+    )
+)]
 pub struct RespondToMfaSetupRequest {
     /// `Session` from VerifySoftwareToken.
     pub session: String,
@@ -142,6 +208,8 @@ pub struct RespondToMfaSetupRequest {
 
 /// A challenge's name on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "SCREAMING_SNAKE_CASE"))]
 pub enum ChallengeName {
     /// `SOFTWARE_TOKEN_MFA`.
     SoftwareTokenMfa,
@@ -162,12 +230,15 @@ impl ChallengeName {
 
 /// The challenge InitiateAuth returns after a correct password.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "PascalCase"))]
 pub struct SignInChallenge {
     /// `ChallengeName`.
     pub challenge_name: ChallengeName,
     /// `ChallengeParameters`: `FRIENDLY_DEVICE_NAME` for SOFTWARE_TOKEN_MFA (when the user
     /// named the device), `MFAS_CAN_SETUP` = `["SOFTWARE_TOKEN_MFA"]` (a JSON-encoded string)
     /// for MFA_SETUP.
+    #[cfg_attr(feature = "serde", serde(default))]
     pub challenge_parameters: BTreeMap<String, String>,
     /// `Session`: answers this challenge (or, for MFA_SETUP, AssociateSoftwareToken).
     pub session: SessionId,
@@ -292,5 +363,124 @@ impl fmt::Debug for RespondToMfaSetupRequest {
             .field("session", &"<redacted>")
             .field("username", &self.username)
             .finish()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for SecretCode {
+    /// The base32 text: this response is the one place the secret goes on the wire.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.expose())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for SecretCode {
+    /// Accepts only text that [`Secret::from_base32`](crate::Secret::from_base32) accepts.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = Zeroizing::new(String::deserialize(deserializer)?);
+        crate::secret::Secret::from_base32(&text)
+            .map_err(|_| serde::de::Error::custom("SecretCode is not a valid base32 secret"))?;
+        Ok(SecretCode::new(text))
+    }
+}
+
+/// The wire shape of RespondToAuthChallenge, shared by the two challenge requests.
+#[cfg(feature = "serde")]
+mod wire {
+    use super::{ChallengeName, RespondToMfaSetupRequest, RespondToSoftwareTokenMfaRequest};
+
+    /// `ChallengeResponses`.
+    #[derive(serde::Serialize, serde::Deserialize)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub(super) struct ChallengeResponses {
+        /// `USERNAME`.
+        #[serde(default)]
+        username: String,
+        /// `SOFTWARE_TOKEN_MFA_CODE`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        software_token_mfa_code: Option<String>,
+    }
+
+    /// RespondToAuthChallenge's request members this crate reads.
+    #[derive(serde::Serialize, serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    pub(super) struct RespondToAuthChallenge {
+        /// `ChallengeName`.
+        challenge_name: ChallengeName,
+        /// `Session`.
+        #[serde(default)]
+        session: String,
+        /// `ChallengeResponses`.
+        challenge_responses: ChallengeResponses,
+    }
+
+    fn expect(found: ChallengeName, expected: ChallengeName) -> Result<(), String> {
+        if found == expected {
+            Ok(())
+        } else {
+            Err(format!(
+                "ChallengeName is {}, expected {}",
+                found.as_str(),
+                expected.as_str()
+            ))
+        }
+    }
+
+    impl TryFrom<RespondToAuthChallenge> for RespondToSoftwareTokenMfaRequest {
+        type Error = String;
+
+        fn try_from(wire: RespondToAuthChallenge) -> Result<Self, String> {
+            expect(wire.challenge_name, ChallengeName::SoftwareTokenMfa)?;
+            let code = wire
+                .challenge_responses
+                .software_token_mfa_code
+                .ok_or_else(|| {
+                    "ChallengeResponses.SOFTWARE_TOKEN_MFA_CODE is missing".to_owned()
+                })?;
+            Ok(RespondToSoftwareTokenMfaRequest {
+                session: wire.session,
+                username: wire.challenge_responses.username,
+                software_token_mfa_code: code,
+            })
+        }
+    }
+
+    impl From<RespondToSoftwareTokenMfaRequest> for RespondToAuthChallenge {
+        fn from(request: RespondToSoftwareTokenMfaRequest) -> Self {
+            RespondToAuthChallenge {
+                challenge_name: ChallengeName::SoftwareTokenMfa,
+                session: request.session,
+                challenge_responses: ChallengeResponses {
+                    username: request.username,
+                    software_token_mfa_code: Some(request.software_token_mfa_code),
+                },
+            }
+        }
+    }
+
+    impl TryFrom<RespondToAuthChallenge> for RespondToMfaSetupRequest {
+        type Error = String;
+
+        fn try_from(wire: RespondToAuthChallenge) -> Result<Self, String> {
+            expect(wire.challenge_name, ChallengeName::MfaSetup)?;
+            Ok(RespondToMfaSetupRequest {
+                session: wire.session,
+                username: wire.challenge_responses.username,
+            })
+        }
+    }
+
+    impl From<RespondToMfaSetupRequest> for RespondToAuthChallenge {
+        fn from(request: RespondToMfaSetupRequest) -> Self {
+            RespondToAuthChallenge {
+                challenge_name: ChallengeName::MfaSetup,
+                session: request.session,
+                challenge_responses: ChallengeResponses {
+                    username: request.username,
+                    software_token_mfa_code: None,
+                },
+            }
+        }
     }
 }

@@ -5,6 +5,7 @@ use crate::time::{Step, UnixTime};
 
 /// One thing that happened to a user's software token, for the audit log.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Event {
     /// Whose token.
     pub user: UserId,
@@ -16,6 +17,8 @@ pub struct Event {
 
 /// Which code check an event is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum CodeCheck {
     /// VerifySoftwareToken, proving possession of a pending secret.
     Verify,
@@ -25,6 +28,8 @@ pub enum CodeCheck {
 
 /// Why a code was not accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(tag = "type", rename_all = "snake_case"))]
 pub enum RejectReason {
     /// It matched no step of the window (counted toward the lockout).
     Mismatch,
@@ -41,6 +46,8 @@ pub enum RejectReason {
 
 /// What happened.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(tag = "type", rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum EventKind {
     /// A new secret was issued and is pending verification.

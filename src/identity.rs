@@ -10,6 +10,8 @@ use crate::error::Error;
 /// A user's identifier in the caller's directory (Cognito's username or `sub`). Opaque to this
 /// crate; not secret.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
 pub struct UserId(String);
 
 impl UserId {
@@ -172,5 +174,22 @@ impl Principal {
                 message: "Either AccessToken or Session must be provided.".to_owned(),
             }),
         }
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for SessionId {
+    /// The value: a session is returned to the client that answers with it.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.expose())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for SessionId {
+    /// Through [`SessionId::parse`]: 20 to 2048 characters.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = Zeroizing::new(String::deserialize(deserializer)?);
+        SessionId::parse(&text).map_err(serde::de::Error::custom)
     }
 }

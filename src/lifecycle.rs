@@ -298,6 +298,8 @@ fn refuse_code<T>(
 
 /// `SoftwareTokenMfaSettings` of a SetUserMFAPreference request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, rename_all = "PascalCase"))]
 pub struct SoftwareTokenMfaSettings {
     /// Turn software-token MFA on or off.
     pub enabled: bool,
@@ -403,11 +405,22 @@ pub const SOFTWARE_TOKEN_MFA: &str = "SOFTWARE_TOKEN_MFA";
 
 /// The MFA part of GetUser / AdminGetUser.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct MfaView {
     /// `UserMFASettingList`: `["SOFTWARE_TOKEN_MFA"]` when enabled; absent (not empty) when
     /// no MFA is enabled.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    #[cfg_attr(feature = "serde", serde(rename = "UserMFASettingList"))]
     pub user_mfa_setting_list: Option<Vec<String>>,
     /// `PreferredMfaSetting`: `SOFTWARE_TOKEN_MFA` when enabled and preferred; else absent.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    #[cfg_attr(feature = "serde", serde(rename = "PreferredMfaSetting"))]
     pub preferred_mfa_setting: Option<String>,
 }
 

@@ -6,6 +6,8 @@ use crate::lockout::LockoutPolicy;
 
 /// The pool's `MfaConfiguration`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "UPPERCASE"))]
 pub enum MfaMode {
     /// No MFA challenge at sign-in.
     Off,
@@ -32,6 +34,8 @@ impl MfaMode {
 /// What AssociateSoftwareToken does to an already verified token (the two Cognito documents
 /// disagree; DESIGN.md §2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "SCREAMING_SNAKE_CASE"))]
 pub enum ReassociationPolicy {
     /// The current API reference: the new secret stays pending and the verified token keeps
     /// working for sign-in until the new one is verified, which replaces it.

@@ -11,6 +11,8 @@ use core::fmt;
 /// function that turns a time into a TOTP step, with [`TimeError::OutOfRange`]: no OTP
 /// deployment needs them, and the bound keeps all step arithmetic far from overflow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
 pub struct UnixTime(pub u64);
 
 impl UnixTime {
@@ -44,6 +46,8 @@ impl fmt::Display for UnixTime {
 
 /// A TOTP time step: `(now - T0) / period`, the counter fed to HOTP (RFC 6238 §4.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
 pub struct Step(pub u64);
 
 impl Step {
