@@ -21,13 +21,14 @@
     clippy::indexing_slicing
 )]
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use softtoken::{Algorithm, Digits, Secret, Step, TotpConfig, TotpKey, UnixTime};
+
+mod tools;
 
 /// RFC 4226/6238's SHA-1 seed, the ASCII "12345678901234567890", in base32.
 const RFC_SEED_BASE32: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
@@ -49,71 +50,6 @@ const TIMES: [u64; 9] = [
 const ALGORITHMS: [Algorithm; 3] = [Algorithm::Sha1, Algorithm::Sha256, Algorithm::Sha512];
 
 const DIGITS: [Digits; 3] = [Digits::Six, Digits::Seven, Digits::Eight];
-
-const INSTALL_HINT: &str = "run `bash .ci/interop-tools` to install oathtool and pyotp \
-                            (or set SOFTTOKEN_SKIP_INTEROP=1 to skip the interop tests)";
-
-// ---------------------------------------------------------------------------------------------
-// Finding the tools
-
-/// Returns the tool, or — when it is missing — fails the test, unless `SOFTTOKEN_SKIP_INTEROP=1`
-/// is set, in which case it prints a notice and returns `None` for the test to return early.
-fn require(tool: Result<PathBuf, String>) -> Option<PathBuf> {
-    match tool {
-        Ok(path) => Some(path),
-        Err(why) if std::env::var("SOFTTOKEN_SKIP_INTEROP").as_deref() == Ok("1") => {
-            // Straight to the process's stderr: the test harness captures `eprintln!`, and a
-            // skip must never be silent.
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
-                 !!! SKIPPED interop test (SOFTTOKEN_SKIP_INTEROP=1): {why}\n\
-                 !!! Nothing was compared. Run `bash .ci/interop-tools` to install the tools.\n\
-                 !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
-            );
-            None
-        }
-        Err(why) => panic!("interop reference tool missing: {why}\n{INSTALL_HINT}"),
-    }
-}
-
-/// `oathtool` from PATH.
-fn oathtool() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|dir| dir.join("oathtool"))
-        .find(|candidate| candidate.is_file())
-        .ok_or_else(|| "`oathtool` is not on PATH".to_owned());
-    require(found)
-}
-
-/// The Python that has pyotp: `SOFTTOKEN_PYTHON`, else the venv `.ci/interop-tools` makes.
-fn python() -> Option<PathBuf> {
-    let path = std::env::var_os("SOFTTOKEN_PYTHON")
-        .filter(|value| !value.is_empty())
-        .map_or_else(
-            || Path::new(env!("CARGO_MANIFEST_DIR")).join("target/interop-venv/bin/python"),
-            PathBuf::from,
-        );
-    let probe = Command::new(&path)
-        .args(["-I", "-c", "import pyotp"])
-        .stdin(Stdio::null())
-        .output();
-    let found = match probe {
-        Ok(output) if output.status.success() => Ok(path),
-        Ok(output) => Err(format!(
-            "`{}` cannot import pyotp: {}",
-            path.display(),
-            String::from_utf8_lossy(&output.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
-        )),
-        Err(error) => Err(format!("cannot run `{}`: {error}", path.display())),
-    };
-    require(found)
-}
 
 // ---------------------------------------------------------------------------------------------
 // The cases
@@ -241,27 +177,8 @@ for line in sys.stdin:
             )
         })
         .collect();
-    let mut child = Command::new(python)
-        .args(["-I", "-c", SCRIPT])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let output = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    assert!(
-        output.status.success(),
-        "pyotp failed: {}",
-        String::from_utf8_lossy(&output.stderr).trim()
-    );
-    let codes: Vec<String> = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect();
+    let stdout = tools::run_python(python, SCRIPT, input);
+    let codes: Vec<String> = stdout.lines().map(str::to_owned).collect();
     assert_eq!(codes.len(), cases.len(), "pyotp printed one line per case");
     codes
 }
@@ -295,7 +212,7 @@ fn assert_all_equal(tool: &str, cases: &[Case], theirs: &[String]) {
 /// answers with its per-hash seeds: a wrong flag (say, `--now` ignored) shows up here first.
 #[test]
 fn reference_tools_give_rfc_6238_answers() {
-    let (Some(oathtool), Some(python)) = (oathtool(), python()) else {
+    let (Some(oathtool), Some(python)) = (tools::oathtool(), tools::python()) else {
         return;
     };
     let seed = |len: usize| -> String {
@@ -334,7 +251,7 @@ fn reference_tools_give_rfc_6238_answers() {
 
 #[test]
 fn codes_equal_oathtool() {
-    let Some(oathtool) = oathtool() else {
+    let Some(oathtool) = tools::oathtool() else {
         return;
     };
     let cases = cases_for(&secrets());
@@ -343,7 +260,7 @@ fn codes_equal_oathtool() {
 
 #[test]
 fn codes_equal_pyotp() {
-    let Some(python) = python() else {
+    let Some(python) = tools::python() else {
         return;
     };
     let cases = cases_for(&secrets());
@@ -354,7 +271,7 @@ fn codes_equal_pyotp() {
 /// steps after `--now` too.
 #[test]
 fn consecutive_steps_equal_oathtool_window() {
-    let Some(oathtool) = oathtool() else {
+    let Some(oathtool) = tools::oathtool() else {
         return;
     };
     const WINDOW: u32 = 49;
@@ -405,7 +322,7 @@ fn lower_case_padded_secrets_import_equal() {
         assert_eq!(imported.to_base32().as_str(), canonical);
     }
 
-    let (Some(oathtool), Some(python)) = (oathtool(), python()) else {
+    let (Some(oathtool), Some(python)) = (tools::oathtool(), tools::python()) else {
         return;
     };
     let cases = cases_for(&pasted);

@@ -15,9 +15,9 @@
 )]
 
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+
+mod tools;
 
 use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
@@ -748,50 +748,6 @@ proptest! {
 // ---------------------------------------------------------------------------------------------
 // pyotp
 
-const INSTALL_HINT: &str = "run `bash .ci/interop-tools` to install pyotp \
-                            (or set SOFTTOKEN_SKIP_INTEROP=1 to skip the interop tests)";
-
-/// The Python that has pyotp — `SOFTTOKEN_PYTHON`, else the venv `.ci/interop-tools` makes —
-/// or, when it is missing, a failure unless `SOFTTOKEN_SKIP_INTEROP=1` (then a notice and
-/// `None`).
-fn python() -> Option<PathBuf> {
-    let path = std::env::var_os("SOFTTOKEN_PYTHON")
-        .filter(|value| !value.is_empty())
-        .map_or_else(
-            || Path::new(env!("CARGO_MANIFEST_DIR")).join("target/interop-venv/bin/python"),
-            PathBuf::from,
-        );
-    let probe = Command::new(&path)
-        .args(["-I", "-c", "import pyotp"])
-        .stdin(Stdio::null())
-        .output();
-    let why = match probe {
-        Ok(output) if output.status.success() => return Some(path),
-        Ok(output) => format!(
-            "`{}` cannot import pyotp: {}",
-            path.display(),
-            String::from_utf8_lossy(&output.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
-        ),
-        Err(error) => format!("cannot run `{}`: {error}", path.display()),
-    };
-    if std::env::var("SOFTTOKEN_SKIP_INTEROP").as_deref() == Ok("1") {
-        // Straight to the process's stderr: the harness captures `eprintln!`, and a skip must
-        // never be silent.
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
-             !!! SKIPPED pyotp key URI test (SOFTTOKEN_SKIP_INTEROP=1): {why}\n\
-             !!! Nothing was compared. Run `bash .ci/interop-tools` to install the tools.\n\
-             !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
-        );
-        return None;
-    }
-    panic!("interop reference tool missing: {why}\n{INSTALL_HINT}");
-}
-
 /// One key for pyotp to write a provisioning URI for.
 struct Fixture {
     /// The secret as given to pyotp (it writes it into the URI unchanged).
@@ -850,24 +806,8 @@ for line in sys.stdin:
             )
         })
         .collect();
-    let mut child = Command::new(python)
-        .args(["-I", "-c", SCRIPT])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let output = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    assert!(
-        output.status.success(),
-        "pyotp failed: {}",
-        String::from_utf8_lossy(&output.stderr).trim()
-    );
-    let lines: Vec<(String, String)> = String::from_utf8(output.stdout)
-        .unwrap()
+    let stdout = tools::run_python(python, SCRIPT, input);
+    let lines: Vec<(String, String)> = stdout
         .lines()
         .map(|line| {
             let (uri, code) = line.rsplit_once(' ').unwrap();
@@ -888,7 +828,7 @@ for line in sys.stdin:
 /// periods over 120 seconds, so the fixtures stay within that.)
 #[test]
 fn pyotp_provisioning_uris_parse() {
-    let Some(python) = python() else {
+    let Some(python) = tools::python() else {
         return;
     };
     let generated = Secret::generate(&mut ChaCha20Rng::seed_from_u64(8))
