@@ -293,17 +293,26 @@ pub(crate) fn check_friendly_device_name(name: Option<&str>) -> Result<(), Error
     }
 }
 
+/// The longest `Username` Cognito accepts, in characters (the shortest is 1).
+pub const MAX_USERNAME_CHARS: usize = 128;
+
 /// Validates a `Username` (Cognito: 1 to 128 characters).
 pub(crate) fn parse_username(username: &str) -> Result<UserId, Error> {
     let length = username.chars().count();
-    if !(1..=128).contains(&length) {
-        return Err(Error::invalid_parameter(
-            "username",
+    let constraint = if length == 0 {
+        "greater than or equal to 1"
+    } else if length > MAX_USERNAME_CHARS {
+        "less than or equal to 128"
+    } else {
+        return Ok(UserId::new(username));
+    };
+    Err(Error::invalid_parameter(
+        "username",
+        format!(
             "1 validation error detected: Value at 'username' failed to satisfy constraint: \
-             Member must have length between 1 and 128",
-        ));
-    }
-    Ok(UserId::new(username))
+             Member must have length {constraint}"
+        ),
+    ))
 }
 
 /// Prints whether a credential-bearing member is present, never its value.

@@ -217,6 +217,13 @@ impl KeyUri {
             }
             (prefix, parameter) => prefix.or(parameter),
         };
+        // With an issuer the account follows `ISSUER:`, where spaces before it are dropped;
+        // drop them here too when the issuer came only from the parameter, so that the URI
+        // `to_uri` writes back parses to this same key (found by the `otpauth_uri` fuzz target).
+        let account = match (&issuer, account.strip_prefix(' ')) {
+            (Some(_), Some(_)) => account.trim_start_matches(' ').to_owned(),
+            _ => account,
+        };
 
         let mut config = TotpConfig::default();
         if let Some(raw) = parameters.algorithm {

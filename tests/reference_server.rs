@@ -143,3 +143,117 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn member_errors_name_the_member() {
+    let server = ReferenceServer::new();
+    let answer = |operation: &str, body: serde_json::Value| -> (String, String) {
+        let response = call(&server, Some(&op(operation)), body.to_string().as_bytes());
+        assert_eq!(response.status, 400, "{operation}: {}", response.body);
+        let parsed: serde_json::Value = serde_json::from_str(&response.body).unwrap();
+        (
+            parsed["__type"].as_str().unwrap().to_owned(),
+            parsed["message"].as_str().unwrap().to_owned(),
+        )
+    };
+    let serialization = |message: &str| ("SerializationException".to_owned(), message.to_owned());
+    let not_null = |member: &str| {
+        (
+            "InvalidParameterException".to_owned(),
+            format!(
+                "1 validation error detected: Value null at '{member}' failed to satisfy \
+                 constraint: Member must not be null"
+            ),
+        )
+    };
+    let session = "s".repeat(40);
+    for (operation, body, expected) in [
+        // A member of the wrong JSON type names the member (the innermost one when nested).
+        (
+            "AssociateSoftwareToken",
+            serde_json::json!({"AccessToken": 42}),
+            serialization("Member 'AccessToken' must be a string"),
+        ),
+        (
+            "VerifySoftwareToken",
+            serde_json::json!({"Session": session, "UserCode": 123456}),
+            serialization("Member 'UserCode' must be a string"),
+        ),
+        (
+            "VerifySoftwareToken",
+            serde_json::json!({"Session": session, "UserCode": "123456", "FriendlyDeviceName": ["x"]}),
+            serialization("Member 'FriendlyDeviceName' must be a string"),
+        ),
+        (
+            "SetUserMFAPreference",
+            serde_json::json!({"AccessToken": "t", "SoftwareTokenMfaSettings": {"Enabled": "yes"}}),
+            serialization("Member 'Enabled' must be a boolean"),
+        ),
+        (
+            "AdminSetUserMFAPreference",
+            serde_json::json!({"UserPoolId": "p", "Username": "u", "SoftwareTokenMfaSettings": []}),
+            serialization("Member 'SoftwareTokenMfaSettings' must be a structure"),
+        ),
+        (
+            "RespondToAuthChallenge",
+            serde_json::json!({"ClientId": "c", "ChallengeName": "MFA_SETUP", "Session": session, "ChallengeResponses": {"USERNAME": 7}}),
+            serialization("Member 'USERNAME' must be a string"),
+        ),
+        (
+            "CreateUserPoolClient",
+            serde_json::json!({"UserPoolId": "p", "ClientName": "c", "ExplicitAuthFlows": ["A", 1]}),
+            serialization("Member 'ExplicitAuthFlows' must be a list of strings"),
+        ),
+        (
+            "CreateUserPoolClient",
+            serde_json::json!({"UserPoolId": "p", "ClientName": "c", "ExplicitAuthFlows": "A"}),
+            serialization("Member 'ExplicitAuthFlows' must be a list of strings"),
+        ),
+        (
+            "CreateUserPoolClient",
+            serde_json::json!({"UserPoolId": "p", "ClientName": "c", "AuthSessionValidity": 3.5}),
+            serialization("Member 'AuthSessionValidity' must be an integer"),
+        ),
+        // A required member absent, or null (null is absent in the AWS JSON protocol).
+        (
+            "VerifySoftwareToken",
+            serde_json::json!({"Session": session}),
+            not_null("userCode"),
+        ),
+        (
+            "VerifySoftwareToken",
+            serde_json::json!({"Session": session, "UserCode": null}),
+            not_null("userCode"),
+        ),
+        (
+            "SetUserMFAPreference",
+            serde_json::json!({"SoftwareTokenMfaSettings": {"Enabled": false}}),
+            not_null("accessToken"),
+        ),
+        (
+            "AdminDeleteSoftwareToken",
+            serde_json::json!({"UserPoolId": "p"}),
+            not_null("username"),
+        ),
+        (
+            "RespondToAuthChallenge",
+            serde_json::json!({"ClientId": "c", "ChallengeName": "MFA_SETUP"}),
+            not_null("session"),
+        ),
+        // An optional member that is null counts as absent.
+        (
+            "AssociateSoftwareToken",
+            serde_json::json!({"AccessToken": null, "Session": null}),
+            (
+                "InvalidParameterException".to_owned(),
+                "Either AccessToken or Session must be provided.".to_owned(),
+            ),
+        ),
+    ] {
+        assert_eq!(
+            answer(operation, body.clone()),
+            expected,
+            "{operation} {body}"
+        );
+    }
+}

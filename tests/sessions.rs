@@ -1066,3 +1066,30 @@ fn a_stale_mfa_setup_session_cannot_replace_a_token_enrolled_meanwhile() {
     h.next_step();
     h.sign_in("alice", &code_at(&secret, h.now)).unwrap();
 }
+
+#[test]
+fn an_associate_refused_for_an_enrolled_user_leaves_the_mfa_setup_session_unconsumed() {
+    // Found by the state-machine test: the session was consumed before the refusal. A session
+    // is consumed only by the call that succeeds with it, so after the refusal S1 is still
+    // "invalid" (not "used once"), and once the token is deleted it sets up a new one.
+    let mut h = Harness::with_pool(on_pool());
+    let s1 = challenge(&mut h, "alice", ChallengeName::MfaSetup);
+    h.enrol("alice");
+    for _ in 0..2 {
+        assert_error(h.associate_s(&s1, h.now), &Error::InvalidSession, INVALID);
+        assert!(!is_consumed(&h, &s1), "a refused call does not consume S1");
+    }
+    h.service
+        .admin_delete_software_token("alice", h.now)
+        .into_result()
+        .unwrap();
+    let associated = h.associate_s(&s1, h.now).unwrap();
+    assert!(is_consumed(&h, &s1));
+    let secret = Secret::from_base32(associated.secret_code.expose()).unwrap();
+    h.verify_s(
+        &associated.session.unwrap(),
+        &code_at(&secret, h.now),
+        h.now,
+    )
+    .unwrap();
+}

@@ -19,6 +19,54 @@
 //! `AssociateSoftwareToken`, `VerifySoftwareToken`, `SetUserMFAPreference`,
 //! `AdminSetUserMFAPreference`, `GetUser`, `AdminGetUser`, `AdminDeleteSoftwareToken`.
 //!
+//! ## Requests
+//!
+//! Each operation reads its body into a `serde` type: the crate's request types in
+//! [`crate::api`] for the software-token operations (AssociateSoftwareToken,
+//! VerifySoftwareToken, SetUserMFAPreference, AdminSetUserMFAPreference), the server's own
+//! structs for the rest, and responses are the crate's response types
+//! ([`AssociateSoftwareTokenResponse`](crate::api::AssociateSoftwareTokenResponse),
+//! [`VerifySoftwareTokenResponse`](crate::api::VerifySoftwareTokenResponse),
+//! [`SignInChallenge`](crate::api::SignInChallenge), [`MfaView`](crate::MfaView)). Errors are
+//! the AWS JSON protocol's: a body that is not JSON, or not an object, and a member of the
+//! wrong JSON type are `SerializationException` ("Member 'AccessToken' must be a string"); a
+//! required member absent or `null` is `InvalidParameterException` ("1 validation error
+//! detected: Value null at 'userCode' failed to satisfy constraint: Member must not be
+//! null"); a `null` optional member is absent. Members are validated before any lookup.
+//!
+//! ## Limits
+//!
+//! Every member has a bound, checked before anything is looked up or stored; a value outside
+//! it is refused with `InvalidParameterException` "1 validation error detected: Value at
+//! 'member' failed to satisfy constraint: Member must have length less than or equal to N"
+//! (or "greater than or equal to N"). Lengths count characters (Unicode scalar values).
+//!
+//! | member | bound | where it is checked |
+//! |---|---|---|
+//! | request body | at most [`MAX_BODY_BYTES`] = 1 MiB | the server, see below |
+//! | `PoolName` | 1..=128 | the server ([`POOL_NAME_CHARS`]) |
+//! | `ClientName` | 1..=128 | the server ([`CLIENT_NAME_CHARS`]) |
+//! | `UserPoolId` | 1..=55 | the server ([`USER_POOL_ID_CHARS`]) |
+//! | `ClientId` | 1..=128 | the server ([`CLIENT_ID_CHARS`]) |
+//! | `Username` | 1..=128 | the crate ([`MAX_USERNAME_CHARS`](crate::api::MAX_USERNAME_CHARS)), every operation that names a user |
+//! | `Password`, `TemporaryPassword` | at most 256 | the server ([`PASSWORD_CHARS`]) |
+//! | `AccessToken` | 1..=8192 (our bound: Cognito documents none) | the server ([`ACCESS_TOKEN_CHARS`]); the crate refuses an empty one |
+//! | `Session` | 20..=2048 | the crate ([`SessionId`]) |
+//! | `UserCode`, `SOFTWARE_TOKEN_MFA_CODE` | ASCII digits, 6..=8 by form, and exactly the token's digit count (6 in these pools) | the crate |
+//! | `FriendlyDeviceName` | at most 131072 | the crate ([`MAX_FRIENDLY_DEVICE_NAME_CHARS`](crate::api::MAX_FRIENDLY_DEVICE_NAME_CHARS)) |
+//! | `AuthSessionValidity` | 3..=15 (minutes) | the server |
+//! | `AuthParameters`, `ChallengeResponses` values | the body limit | — |
+//!
+//! **The body limit.** A request body over [`MAX_BODY_BYTES`] is
+//! answered HTTP 400 `{"__type": "SerializationException", "message": "The request body is
+//! larger than 1048576 bytes"}` (400 like every client error of the AWS JSON protocol, so the
+//! answer is the same from [`ReferenceServer::handle`] and over HTTP), with the usual
+//! `Content-Type`, `x-amzn-RequestId` and `x-amzn-ErrorType` headers. With a `Content-Length`
+//! over the limit the answer is sent before any of the body is read; a body without one
+//! (chunked) is read until it passes the limit and no further. The rest is never read, and
+//! the connection is closed after the answer. An unknown `X-Amz-Target` is refused first, as
+//! `UnknownOperationException`, without reading the body.
+//!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:9229").await?;
@@ -27,18 +75,18 @@
 //! ```
 
 mod directory;
+mod members;
 mod operations;
 pub mod wire;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::{Body, HttpBody};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use getrandom::SysRng;
 use rand_core::{CryptoRng, UnwrapErr};
-use serde_json::Value;
 
 use crate::error::StoreError;
 use crate::identity::{SessionId, UserId};
@@ -48,7 +96,11 @@ use crate::store::{
 };
 use crate::time::UnixTime;
 use directory::{Directory, TokenDirectory};
-use wire::{CONTENT_TYPE, MAX_BODY_BYTES, Members, Refusal, TARGET_PREFIX, WireResponse};
+pub use operations::{
+    ACCESS_TOKEN_CHARS, CLIENT_ID_CHARS, CLIENT_NAME_CHARS, PASSWORD_CHARS, POOL_NAME_CHARS,
+    USER_POOL_ID_CHARS,
+};
+use wire::{CONTENT_TYPE, MAX_BODY_BYTES, Refusal, WireResponse};
 
 /// Where the server keeps token records and sessions.
 #[derive(Clone, Debug)]
@@ -127,6 +179,18 @@ impl AsyncSessionStore for ServerStore {
     }
 }
 
+/// What a server's directory holds ([`ReferenceServer::census`], feature `test-support`).
+#[cfg(feature = "test-support")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Census {
+    /// User pools.
+    pub pools: usize,
+    /// App clients.
+    pub clients: usize,
+    /// Users, across pools.
+    pub users: usize,
+}
+
 /// The server's state: the crate's store and the server's own directory.
 #[derive(Debug, Default)]
 pub struct ReferenceServer {
@@ -149,6 +213,19 @@ impl ReferenceServer {
         ReferenceServer {
             store,
             ..ReferenceServer::default()
+        }
+    }
+
+    /// How many pools, app clients and users the server holds (feature `test-support`), so
+    /// a test can show that a refused request stored nothing.
+    #[cfg(feature = "test-support")]
+    #[must_use]
+    pub fn census(&self) -> Census {
+        let directory = self.directory();
+        Census {
+            pools: directory.pools.len(),
+            clients: directory.clients.len(),
+            users: directory.pools.values().map(|pool| pool.users.len()).sum(),
         }
     }
 
@@ -204,59 +281,79 @@ impl ReferenceServer {
         now: UnixTime,
         rng: &mut G,
     ) -> Result<WireResponse, Refusal> {
-        let operation = target
-            .and_then(|target| target.strip_prefix(TARGET_PREFIX))
-            .ok_or_else(|| {
-                Refusal::new(
-                    "UnknownOperationException",
-                    "Missing or unknown X-Amz-Target",
-                )
-            })?;
+        let operation = wire::operation(target)?;
         if body.len() > MAX_BODY_BYTES {
-            return Err(Refusal::new(
-                "SerializationException",
-                "Request body too large",
-            ));
+            return Ok(WireResponse::body_too_large());
         }
-        let parsed: Value = serde_json::from_slice(body)
-            .map_err(|_| Refusal::new("SerializationException", "Malformed JSON request body"))?;
-        let object = parsed.as_object().ok_or_else(|| {
-            Refusal::new(
-                "SerializationException",
-                "The request body must be a JSON object",
-            )
-        })?;
-        let members = Members::new(object);
-        let body = match operation {
-            "CreateUserPool" => self.create_user_pool(&members, now, rng),
-            "CreateUserPoolClient" => self.create_user_pool_client(&members, rng),
-            "SetUserPoolMfaConfig" => self.set_user_pool_mfa_config(&members),
-            "GetUserPoolMfaConfig" => self.get_user_pool_mfa_config(&members),
-            "AdminCreateUser" => self.admin_create_user(&members, now, rng),
-            "AdminSetUserPassword" => self.admin_set_user_password(&members, now),
-            "InitiateAuth" => self.initiate_auth(&members, now, rng).await,
-            "RespondToAuthChallenge" => self.respond_to_auth_challenge(&members, now, rng).await,
-            "AssociateSoftwareToken" => self.associate_software_token(&members, now, rng).await,
-            "VerifySoftwareToken" => self.verify_software_token(&members, now, rng).await,
-            "SetUserMFAPreference" => self.set_user_mfa_preference(&members, now).await,
-            "AdminSetUserMFAPreference" => self.admin_set_user_mfa_preference(&members, now).await,
-            "GetUser" => self.get_user(&members, now).await,
-            "AdminGetUser" => self.admin_get_user(&members, now).await,
-            "AdminDeleteSoftwareToken" => self.admin_delete_software_token(&members, now).await,
+        let body = wire::parse_body(body)?;
+        match operation {
+            "CreateUserPool" => self.create_user_pool(&body, now, rng),
+            "CreateUserPoolClient" => self.create_user_pool_client(&body, rng),
+            "SetUserPoolMfaConfig" => self.set_user_pool_mfa_config(&body),
+            "GetUserPoolMfaConfig" => self.get_user_pool_mfa_config(&body),
+            "AdminCreateUser" => self.admin_create_user(&body, now, rng),
+            "AdminSetUserPassword" => self.admin_set_user_password(&body, now),
+            "InitiateAuth" => self.initiate_auth(&body, now, rng).await,
+            "RespondToAuthChallenge" => self.respond_to_auth_challenge(&body, now, rng).await,
+            "AssociateSoftwareToken" => self.associate_software_token(&body, now, rng).await,
+            "VerifySoftwareToken" => self.verify_software_token(&body, now, rng).await,
+            "SetUserMFAPreference" => self.set_user_mfa_preference(&body, now).await,
+            "AdminSetUserMFAPreference" => self.admin_set_user_mfa_preference(&body, now).await,
+            "GetUser" => self.get_user(&body, now).await,
+            "AdminGetUser" => self.admin_get_user(&body, now).await,
+            "AdminDeleteSoftwareToken" => self.admin_delete_software_token(&body, now).await,
             _ => Err(Refusal::new(
                 "UnknownOperationException",
                 format!("Unknown operation {operation}"),
             )),
-        }?;
-        Ok(body.into_response())
+        }
     }
+}
+
+/// Why a request body was not read whole.
+enum Unread {
+    /// It is (or declares itself) over [`MAX_BODY_BYTES`]: the rest is left unread.
+    TooLarge,
+    /// The connection failed while it was being read.
+    Broken,
+}
+
+/// Reads a request body of at most [`MAX_BODY_BYTES`]. A `Content-Length` over the limit is
+/// refused before any of the body is read; a body without one (chunked) is read frame by
+/// frame and refused as soon as what arrived passes the limit, so at most one frame more than
+/// the limit is ever held.
+async fn read_body(headers: &HeaderMap, mut body: Body) -> Result<Vec<u8>, Unread> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    let limit = u64::try_from(MAX_BODY_BYTES).unwrap_or(u64::MAX);
+    if declared.is_some_and(|length| length > limit) {
+        return Err(Unread::TooLarge);
+    }
+    let capacity = declared
+        .and_then(|length| usize::try_from(length).ok())
+        .unwrap_or(0);
+    let mut bytes = Vec::with_capacity(capacity);
+    while let Some(frame) =
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+    {
+        let frame = frame.map_err(|_| Unread::Broken)?;
+        if let Ok(data) = frame.into_data() {
+            if bytes.len().saturating_add(data.len()) > MAX_BODY_BYTES {
+                return Err(Unread::TooLarge);
+            }
+            bytes.extend_from_slice(&data);
+        }
+    }
+    Ok(bytes)
 }
 
 /// The axum handler: `POST /` with the operation in `X-Amz-Target`.
 async fn handle_http(
     State(server): State<Arc<ReferenceServer>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let target = headers
         .get("x-amz-target")
@@ -264,9 +361,31 @@ async fn handle_http(
         .map(str::to_owned);
     let now = UnixTime::now();
     let mut rng = UnwrapErr(SysRng);
-    let response = server
-        .handle_async(target.as_deref(), &body, now, &mut rng)
-        .await;
+    // An unknown operation is refused whatever its body, as `handle` does, without reading it.
+    // When the body is left unread the connection closes after the answer: the rest of the
+    // body is never read, not even to find where the next request begins.
+    let (response, unread) = match wire::operation(target.as_deref()) {
+        Err(refusal) => (
+            WireResponse::error(refusal.exception, &refusal.message),
+            true,
+        ),
+        Ok(_) => match read_body(&headers, body).await {
+            Ok(body) => (
+                server
+                    .handle_async(target.as_deref(), &body, now, &mut rng)
+                    .await,
+                false,
+            ),
+            Err(Unread::TooLarge) => (WireResponse::body_too_large(), true),
+            Err(Unread::Broken) => (
+                WireResponse::error(
+                    "SerializationException",
+                    "The request body could not be read",
+                ),
+                true,
+            ),
+        },
+    };
     let request_id = request_id(&mut rng);
     let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut http = (
@@ -285,6 +404,10 @@ async fn handle_http(
         .and_then(|name| HeaderValue::from_str(name).ok())
     {
         http.headers_mut().insert("x-amzn-errortype", exception);
+    }
+    if unread {
+        http.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     http
 }
@@ -309,7 +432,6 @@ fn request_id<G: CryptoRng + ?Sized>(rng: &mut G) -> String {
 pub fn router(server: Arc<ReferenceServer>) -> axum::Router {
     axum::Router::new()
         .route("/", axum::routing::post(handle_http))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(server)
 }
 

@@ -1,22 +1,27 @@
-//! The operations: each reads its members, consults the directory, calls the crate's
-//! [`Service`] for everything about software tokens, and writes Cognito's response.
+//! The operations: each reads its request into a `serde` type (the crate's API request type
+//! for the software-token operations, a struct of its own for the server's pools, clients,
+//! users and passwords), checks the members' lengths, consults the directory, calls the
+//! crate's [`AsyncService`] for everything about software tokens, and serialises Cognito's
+//! response (the crate's API response types where they exist).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rand_core::CryptoRng;
-use serde_json::{Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::ReferenceServer;
 use super::ServerStore;
 use super::directory::{AppClient, RequestResolver, TokenGrant, User, UserPool};
-use super::wire::{Body, Members, Refusal};
+use super::members::{lower_first, read};
+use super::wire::{Refusal, WireResponse};
 use crate::api::{
     AdminSetUserMfaPreferenceRequest, AssociateSoftwareTokenRequest, ChallengeName,
     RespondToMfaSetupRequest, RespondToSoftwareTokenMfaRequest, SetUserMfaPreferenceRequest,
-    SignInChallenge, VerifySoftwareTokenRequest,
+    VerifySoftwareTokenRequest,
 };
 use crate::identity::{Principal, SessionId, UserId};
-use crate::lifecycle::{MfaView, SoftwareTokenMfaSettings};
+use crate::lifecycle::MfaView;
 use crate::pool::MfaMode;
 use crate::service::AsyncService;
 use crate::store::AsyncSessionStore;
@@ -25,7 +30,46 @@ use crate::time::UnixTime;
 /// Access, ID and refresh tokens live this long (Cognito's default access-token validity).
 const TOKEN_LIFETIME_SECS: u64 = 3600;
 
+/// `PoolName`: 1 to 128 characters (Cognito's constraint).
+pub const POOL_NAME_CHARS: (usize, usize) = (1, 128);
+/// `ClientName`: 1 to 128 characters.
+pub const CLIENT_NAME_CHARS: (usize, usize) = (1, 128);
+/// `UserPoolId`: 1 to 55 characters.
+pub const USER_POOL_ID_CHARS: (usize, usize) = (1, 55);
+/// `ClientId`: 1 to 128 characters.
+pub const CLIENT_ID_CHARS: (usize, usize) = (1, 128);
+/// `Password` and `TemporaryPassword`: at most 256 characters.
+pub const PASSWORD_CHARS: (usize, usize) = (0, 256);
+/// `AccessToken`: 1 to 8192 characters. Cognito documents no maximum; its JWTs are about a
+/// kilobyte and grow with group and scope claims, and 8 KiB is the usual HTTP header budget
+/// such a token also has to fit.
+pub const ACCESS_TOKEN_CHARS: (usize, usize) = (1, 8192);
+
 type PoolService<'a> = AsyncService<ServerStore, ServerStore, RequestResolver<'a>>;
+
+/// `InvalidParameterException` unless `value` has `bounds` characters (inclusive), worded as
+/// Cognito words its length constraints.
+fn check_length(member: &str, value: &str, (min, max): (usize, usize)) -> Result<(), Refusal> {
+    let length = value.chars().count();
+    let constraint = if length < min {
+        format!("greater than or equal to {min}")
+    } else if length > max {
+        format!("less than or equal to {max}")
+    } else {
+        return Ok(());
+    };
+    Err(Refusal::invalid_parameter(format!(
+        "1 validation error detected: Value at '{}' failed to satisfy constraint: Member must \
+         have length {constraint}",
+        lower_first(member)
+    )))
+}
+
+/// A Cognito `Username`: 1 to 128 characters (the crate's check).
+fn check_username(username: &str) -> Result<(), Refusal> {
+    crate::api::parse_username(username)?;
+    Ok(())
+}
 
 /// Random text from the request's CSPRNG: `len` characters of `[0-9a-z]`.
 fn random_text<G: CryptoRng + ?Sized>(rng: &mut G, len: usize) -> String {
@@ -54,32 +98,231 @@ fn mfa_mode(text: &str) -> Result<MfaMode, Refusal> {
     }
 }
 
-fn software_token_settings(
-    members: &Members<'_>,
-) -> Result<Option<SoftwareTokenMfaSettings>, Refusal> {
-    members
-        .structure("SoftwareTokenMfaSettings")?
-        .map(|settings| {
-            Ok(SoftwareTokenMfaSettings {
-                enabled: settings.boolean("Enabled")?.unwrap_or(false),
-                preferred_mfa: settings.boolean("PreferredMfa")?.unwrap_or(false),
-            })
-        })
-        .transpose()
+// -- The server's own requests -------------------------------------------------------------
+
+/// CreateUserPool's members this server reads.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CreateUserPool {
+    pool_name: String,
+    mfa_configuration: Option<String>,
 }
 
-fn mfa_view_members(body: Body, view: MfaView) -> Body {
-    body.with_optional("PreferredMfaSetting", view.preferred_mfa_setting)
-        .with_optional("UserMFASettingList", view.user_mfa_setting_list)
+/// CreateUserPoolClient's members this server reads.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CreateUserPoolClient {
+    user_pool_id: String,
+    client_name: String,
+    explicit_auth_flows: Option<Vec<String>>,
+    auth_session_validity: Option<i64>,
 }
 
-fn attributes(user: &User) -> Value {
-    Value::Array(vec![
-        Body::new()
-            .with("Name", "sub")
-            .with("Value", user.sub.as_str())
-            .into_value(),
-    ])
+/// SetUserPoolMfaConfig's members this server reads.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SetUserPoolMfaConfig {
+    user_pool_id: String,
+    software_token_mfa_configuration: Option<SoftwareTokenMfaConfiguration>,
+    mfa_configuration: Option<String>,
+}
+
+/// `SoftwareTokenMfaConfiguration`, in requests and responses.
+#[derive(Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct SoftwareTokenMfaConfiguration {
+    enabled: Option<bool>,
+}
+
+/// A request naming a pool (GetUserPoolMfaConfig).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PoolRequest {
+    user_pool_id: String,
+}
+
+/// A request naming a pool and one of its users (the admin operations).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AdminUserRequest {
+    user_pool_id: String,
+    username: String,
+}
+
+/// AdminCreateUser's members this server reads.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AdminCreateUser {
+    user_pool_id: String,
+    username: String,
+    temporary_password: Option<String>,
+}
+
+/// AdminSetUserPassword's members.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AdminSetUserPassword {
+    user_pool_id: String,
+    username: String,
+    password: String,
+    permanent: Option<bool>,
+}
+
+/// InitiateAuth's members this server reads.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct InitiateAuth {
+    auth_flow: String,
+    client_id: String,
+    auth_parameters: Option<AuthParameters>,
+}
+
+/// `AuthParameters` of USER_PASSWORD_AUTH.
+#[derive(Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+struct AuthParameters {
+    username: Option<String>,
+    password: Option<String>,
+}
+
+/// RespondToAuthChallenge's members. Not the crate's request types: those take the user as
+/// the crate knows it (here the user's `sub`, looked up from `USERNAME` in the client's
+/// pool), do not carry `ClientId`, and word a missing response member differently from
+/// Cognito's "Missing required parameter …".
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RespondToAuthChallenge {
+    client_id: String,
+    challenge_name: String,
+    session: String,
+    challenge_responses: Option<ChallengeResponses>,
+}
+
+/// `ChallengeResponses` of the two challenges.
+#[derive(Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+struct ChallengeResponses {
+    username: Option<String>,
+    software_token_mfa_code: Option<String>,
+}
+
+// -- The server's own responses ------------------------------------------------------------
+
+/// `{}`.
+#[derive(Serialize)]
+struct Empty {}
+
+/// An entry of `Attributes` / `UserAttributes`.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Attribute<'a> {
+    name: &'a str,
+    value: &'a str,
+}
+
+fn attributes(user: &User) -> [Attribute<'_>; 1] {
+    [Attribute {
+        name: "sub",
+        value: &user.sub,
+    }]
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct CreateUserPoolResponse<'a> {
+    user_pool: UserPoolDescription<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct UserPoolDescription<'a> {
+    id: &'a str,
+    name: &'a str,
+    mfa_configuration: MfaMode,
+    creation_date: u64,
+    last_modified_date: u64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct CreateUserPoolClientResponse<'a> {
+    user_pool_client: UserPoolClientDescription<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct UserPoolClientDescription<'a> {
+    client_id: &'a str,
+    user_pool_id: &'a str,
+    client_name: &'a str,
+    explicit_auth_flows: &'a [String],
+    auth_session_validity: u8,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct MfaConfigResponse {
+    software_token_mfa_configuration: SoftwareTokenMfaConfiguration,
+    mfa_configuration: MfaMode,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct AdminCreateUserResponse<'a> {
+    user: UserDescription<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct UserDescription<'a> {
+    username: &'a str,
+    attributes: [Attribute<'a>; 1],
+    user_create_date: u64,
+    user_last_modified_date: u64,
+    enabled: bool,
+    user_status: &'static str,
+}
+
+/// A completed sign-in.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct AuthenticationResponse {
+    authentication_result: AuthenticationResult,
+    challenge_parameters: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct AuthenticationResult {
+    access_token: String,
+    id_token: String,
+    refresh_token: String,
+    token_type: &'static str,
+    expires_in: u64,
+}
+
+/// GetUser's response: the user and the crate's MFA view.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct GetUserResponse<'a> {
+    username: &'a str,
+    user_attributes: [Attribute<'a>; 1],
+    #[serde(flatten)]
+    mfa: MfaView,
+}
+
+/// AdminGetUser's response: the user and the crate's MFA view.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct AdminGetUserResponse<'a> {
+    username: &'a str,
+    user_attributes: [Attribute<'a>; 1],
+    user_create_date: u64,
+    user_last_modified_date: u64,
+    enabled: bool,
+    user_status: &'static str,
+    #[serde(flatten)]
+    mfa: MfaView,
 }
 
 impl ReferenceServer {
@@ -174,7 +417,7 @@ impl ReferenceServer {
         user: &User,
         now: UnixTime,
         rng: &mut G,
-    ) -> Body {
+    ) -> WireResponse {
         let access_token = random_text(rng, 64);
         self.tokens.grant(
             access_token.clone(),
@@ -185,39 +428,29 @@ impl ReferenceServer {
                 expires_at: UnixTime(now.0.saturating_add(TOKEN_LIFETIME_SECS)),
             },
         );
-        let result = Body::new()
-            .with("AccessToken", access_token)
-            .with("IdToken", random_text(rng, 64))
-            .with("RefreshToken", random_text(rng, 64))
-            .with("TokenType", "Bearer")
-            .with("ExpiresIn", TOKEN_LIFETIME_SECS);
-        Body::new()
-            .with("AuthenticationResult", result.into_value())
-            .with("ChallengeParameters", Value::Object(Map::new()))
-    }
-
-    fn challenge_body(&self, challenge: &SignInChallenge, client_id: &str) -> Body {
-        self.remember_session(&challenge.session, client_id);
-        let parameters: Map<String, Value> = challenge
-            .challenge_parameters
-            .iter()
-            .map(|(name, value)| (name.clone(), Value::from(value.as_str())))
-            .collect();
-        Body::new()
-            .with("ChallengeName", challenge.challenge_name.as_str())
-            .with("Session", challenge.session.expose())
-            .with("ChallengeParameters", Value::Object(parameters))
+        WireResponse::ok(&AuthenticationResponse {
+            authentication_result: AuthenticationResult {
+                access_token,
+                id_token: random_text(rng, 64),
+                refresh_token: random_text(rng, 64),
+                token_type: "Bearer",
+                expires_in: TOKEN_LIFETIME_SECS,
+            },
+            challenge_parameters: BTreeMap::new(),
+        })
     }
 
     pub(crate) fn create_user_pool<G: CryptoRng + ?Sized>(
         &self,
-        members: &Members<'_>,
+        body: &Value,
         now: UnixTime,
         rng: &mut G,
-    ) -> Result<Body, Refusal> {
-        let name = members.required_string("PoolName")?;
-        let mode = members
-            .string("MfaConfiguration")?
+    ) -> Result<WireResponse, Refusal> {
+        let request: CreateUserPool = read(body)?;
+        check_length("PoolName", &request.pool_name, POOL_NAME_CHARS)?;
+        let mode = request
+            .mfa_configuration
+            .as_deref()
             .map(mfa_mode)
             .transpose()?
             .unwrap_or(MfaMode::Off);
@@ -235,30 +468,26 @@ impl ReferenceServer {
             users: HashMap::new(),
         };
         self.directory().pools.insert(id.clone(), pool);
-        let described = Body::new()
-            .with("Id", id.as_str())
-            .with("Name", name)
-            .with("MfaConfiguration", mode.as_str())
-            .with("CreationDate", now.0)
-            .with("LastModifiedDate", now.0);
-        Ok(Body::new().with("UserPool", described.into_value()))
+        Ok(WireResponse::ok(&CreateUserPoolResponse {
+            user_pool: UserPoolDescription {
+                id: &id,
+                name: &request.pool_name,
+                mfa_configuration: mode,
+                creation_date: now.0,
+                last_modified_date: now.0,
+            },
+        }))
     }
 
     pub(crate) fn create_user_pool_client<G: CryptoRng + ?Sized>(
         &self,
-        members: &Members<'_>,
+        body: &Value,
         rng: &mut G,
-    ) -> Result<Body, Refusal> {
-        let pool_id = members.required_string("UserPoolId")?;
-        let name = members.required_string("ClientName")?;
-        self.pool(pool_id)?;
-        let flows: Vec<String> = members
-            .string_list("ExplicitAuthFlows")?
-            .unwrap_or_default()
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
-        let validity = match members.integer("AuthSessionValidity")? {
+    ) -> Result<WireResponse, Refusal> {
+        let request: CreateUserPoolClient = read(body)?;
+        check_length("UserPoolId", &request.user_pool_id, USER_POOL_ID_CHARS)?;
+        check_length("ClientName", &request.client_name, CLIENT_NAME_CHARS)?;
+        let validity = match request.auth_session_validity {
             None => 3,
             Some(minutes @ 3..=15) => u8::try_from(minutes).unwrap_or(3),
             Some(_) => {
@@ -268,77 +497,91 @@ impl ReferenceServer {
                 ));
             }
         };
+        self.pool(&request.user_pool_id)?;
         let client = AppClient {
             id: random_text(rng, 26),
-            pool_id: pool_id.to_owned(),
-            name: name.to_owned(),
-            explicit_auth_flows: flows.clone(),
+            pool_id: request.user_pool_id,
+            name: request.client_name,
+            explicit_auth_flows: request.explicit_auth_flows.unwrap_or_default(),
             auth_session_validity_minutes: validity,
         };
-        let described = Body::new()
-            .with("ClientId", client.id.as_str())
-            .with("UserPoolId", pool_id)
-            .with("ClientName", client.name.as_str())
-            .with("ExplicitAuthFlows", flows)
-            .with("AuthSessionValidity", validity);
+        let response = WireResponse::ok(&CreateUserPoolClientResponse {
+            user_pool_client: UserPoolClientDescription {
+                client_id: &client.id,
+                user_pool_id: &client.pool_id,
+                client_name: &client.name,
+                explicit_auth_flows: &client.explicit_auth_flows,
+                auth_session_validity: validity,
+            },
+        });
         self.directory().clients.insert(client.id.clone(), client);
-        Ok(Body::new().with("UserPoolClient", described.into_value()))
+        Ok(response)
     }
 
-    pub(crate) fn set_user_pool_mfa_config(&self, members: &Members<'_>) -> Result<Body, Refusal> {
-        let pool_id = members.required_string("UserPoolId")?;
-        let mut pool = self.pool(pool_id)?;
-        if let Some(software) = members.structure("SoftwareTokenMfaConfiguration")? {
-            pool.software_token_mfa = software.boolean("Enabled")?.unwrap_or(false);
+    pub(crate) fn set_user_pool_mfa_config(&self, body: &Value) -> Result<WireResponse, Refusal> {
+        let request: SetUserPoolMfaConfig = read(body)?;
+        check_length("UserPoolId", &request.user_pool_id, USER_POOL_ID_CHARS)?;
+        let mode = request
+            .mfa_configuration
+            .as_deref()
+            .map(mfa_mode)
+            .transpose()?;
+        let mut pool = self.pool(&request.user_pool_id)?;
+        if let Some(software) = request.software_token_mfa_configuration {
+            pool.software_token_mfa = software.enabled.unwrap_or(false);
         }
-        if let Some(mode) = members.string("MfaConfiguration")? {
-            pool.mfa_mode = mfa_mode(mode)?;
+        if let Some(mode) = mode {
+            pool.mfa_mode = mode;
         }
         // The crate's validation: ON needs the software token, this server's only factor.
         pool.config(3)?;
-        let body = Self::mfa_config_body(&pool);
+        let response = Self::mfa_config_response(&pool);
         self.directory().pools.insert(pool.id.clone(), pool);
-        Ok(body)
+        Ok(response)
     }
 
-    pub(crate) fn get_user_pool_mfa_config(&self, members: &Members<'_>) -> Result<Body, Refusal> {
-        let pool = self.pool(members.required_string("UserPoolId")?)?;
-        Ok(Self::mfa_config_body(&pool))
+    pub(crate) fn get_user_pool_mfa_config(&self, body: &Value) -> Result<WireResponse, Refusal> {
+        let request: PoolRequest = read(body)?;
+        check_length("UserPoolId", &request.user_pool_id, USER_POOL_ID_CHARS)?;
+        let pool = self.pool(&request.user_pool_id)?;
+        Ok(Self::mfa_config_response(&pool))
     }
 
-    fn mfa_config_body(pool: &UserPool) -> Body {
-        Body::new()
-            .with(
-                "SoftwareTokenMfaConfiguration",
-                Body::new()
-                    .with("Enabled", pool.software_token_mfa)
-                    .into_value(),
-            )
-            .with("MfaConfiguration", pool.mfa_mode.as_str())
+    fn mfa_config_response(pool: &UserPool) -> WireResponse {
+        WireResponse::ok(&MfaConfigResponse {
+            software_token_mfa_configuration: SoftwareTokenMfaConfiguration {
+                enabled: Some(pool.software_token_mfa),
+            },
+            mfa_configuration: pool.mfa_mode,
+        })
     }
 
     pub(crate) fn admin_create_user<G: CryptoRng + ?Sized>(
         &self,
-        members: &Members<'_>,
+        body: &Value,
         now: UnixTime,
         rng: &mut G,
-    ) -> Result<Body, Refusal> {
-        let pool_id = members.required_string("UserPoolId")?;
-        let username = members.required_string("Username")?;
-        crate::api::parse_username(username)?;
-        let password = members.string("TemporaryPassword")?;
+    ) -> Result<WireResponse, Refusal> {
+        let request: AdminCreateUser = read(body)?;
+        check_length("UserPoolId", &request.user_pool_id, USER_POOL_ID_CHARS)?;
+        check_username(&request.username)?;
+        if let Some(password) = &request.temporary_password {
+            check_length("TemporaryPassword", password, PASSWORD_CHARS)?;
+        }
+        let pool_id = request.user_pool_id;
+        let username = request.username;
         let mut directory = self.directory();
-        let pool = directory.pools.get_mut(pool_id).ok_or_else(|| {
+        let pool = directory.pools.get_mut(&pool_id).ok_or_else(|| {
             Refusal::resource_not_found(format!("User pool {pool_id} does not exist."))
         })?;
-        if pool.users.contains_key(username) {
+        if pool.users.contains_key(&username) {
             return Err(Refusal::new(
                 "UsernameExistsException",
                 "User account already exists",
             ));
         }
         let user = User {
-            username: username.to_owned(),
+            username: username.clone(),
             sub: format!(
                 "{}-{}-{}-{}-{}",
                 random_text(rng, 8),
@@ -347,58 +590,69 @@ impl ReferenceServer {
                 random_text(rng, 4),
                 random_text(rng, 12)
             ),
-            password: password.map(str::to_owned),
+            password: request.temporary_password,
             permanent_password: false,
             created_at: now,
             modified_at: now,
         };
-        let described = Body::new()
-            .with("Username", username)
-            .with("Attributes", attributes(&user))
-            .with("UserCreateDate", now.0)
-            .with("UserLastModifiedDate", now.0)
-            .with("Enabled", true)
-            .with("UserStatus", user.status());
+        let response = WireResponse::ok(&AdminCreateUserResponse {
+            user: UserDescription {
+                username: &username,
+                attributes: attributes(&user),
+                user_create_date: now.0,
+                user_last_modified_date: now.0,
+                enabled: true,
+                user_status: user.status(),
+            },
+        });
         let sub = user.sub.clone();
-        pool.users.insert(username.to_owned(), user);
-        directory.subjects.insert(sub, pool_id.to_owned());
-        Ok(Body::new().with("User", described.into_value()))
+        pool.users.insert(username, user);
+        directory.subjects.insert(sub, pool_id);
+        Ok(response)
     }
 
     pub(crate) fn admin_set_user_password(
         &self,
-        members: &Members<'_>,
+        body: &Value,
         now: UnixTime,
-    ) -> Result<Body, Refusal> {
-        let pool_id = members.required_string("UserPoolId")?;
-        let username = members.required_string("Username")?;
-        let password = members.required_string("Password")?;
-        let permanent = members.boolean("Permanent")?.unwrap_or(false);
+    ) -> Result<WireResponse, Refusal> {
+        let request: AdminSetUserPassword = read(body)?;
+        check_length("UserPoolId", &request.user_pool_id, USER_POOL_ID_CHARS)?;
+        check_username(&request.username)?;
+        check_length("Password", &request.password, PASSWORD_CHARS)?;
         let mut directory = self.directory();
-        let pool = directory.pools.get_mut(pool_id).ok_or_else(|| {
-            Refusal::resource_not_found(format!("User pool {pool_id} does not exist."))
-        })?;
+        let pool = directory
+            .pools
+            .get_mut(&request.user_pool_id)
+            .ok_or_else(|| {
+                Refusal::resource_not_found(format!(
+                    "User pool {} does not exist.",
+                    request.user_pool_id
+                ))
+            })?;
         let user = pool
             .users
-            .get_mut(username)
+            .get_mut(&request.username)
             .ok_or_else(Refusal::user_not_found)?;
-        user.password = Some(password.to_owned());
-        user.permanent_password = permanent;
+        user.password = Some(request.password);
+        user.permanent_password = request.permanent.unwrap_or(false);
         user.modified_at = now;
-        Ok(Body::new())
+        Ok(WireResponse::ok(&Empty {}))
     }
 
     pub(crate) async fn initiate_auth<G: CryptoRng + ?Sized>(
         &self,
-        members: &Members<'_>,
+        body: &Value,
         now: UnixTime,
         rng: &mut G,
-    ) -> Result<Body, Refusal> {
-        let flow = members.required_string("AuthFlow")?;
-        let client = self.client(members.required_string("ClientId")?)?;
-        if flow != "USER_PASSWORD_AUTH" {
+    ) -> Result<WireResponse, Refusal> {
+        let request: InitiateAuth = read(body)?;
+        check_length("ClientId", &request.client_id, CLIENT_ID_CHARS)?;
+        let client = self.client(&request.client_id)?;
+        if request.auth_flow != "USER_PASSWORD_AUTH" {
             return Err(Refusal::invalid_parameter(format!(
-                "This reference server supports only the USER_PASSWORD_AUTH flow, not {flow}"
+                "This reference server supports only the USER_PASSWORD_AUTH flow, not {}",
+                request.auth_flow
             )));
         }
         if !client.allows_user_password_auth() {
@@ -406,20 +660,20 @@ impl ReferenceServer {
                 "USER_PASSWORD_AUTH flow not enabled for this client",
             ));
         }
-        let parameters = members
-            .structure("AuthParameters")?
+        let parameters = request
+            .auth_parameters
             .ok_or_else(|| Refusal::invalid_parameter("Missing required parameter USERNAME"))?;
         let username = parameters
-            .string("USERNAME")?
+            .username
             .ok_or_else(|| Refusal::invalid_parameter("Missing required parameter USERNAME"))?;
         let password = parameters
-            .string("PASSWORD")?
+            .password
             .ok_or_else(|| Refusal::invalid_parameter("Missing required parameter PASSWORD"))?;
         let pool = self.pool(&client.pool_id)?;
         let user = pool
             .users
-            .get(username)
-            .filter(|user| user.password.as_deref() == Some(password))
+            .get(&username)
+            .filter(|user| user.password.as_deref() == Some(password.as_str()))
             .ok_or_else(|| {
                 Refusal::new("NotAuthorizedException", "Incorrect username or password.")
             })?;
@@ -435,78 +689,74 @@ impl ReferenceServer {
             .begin_sign_in(&UserId::new(user.sub.as_str()), now, rng)
             .await;
         match outcome.result? {
-            Some(challenge) => Ok(self.challenge_body(&challenge, &client.id)),
+            Some(challenge) => {
+                self.remember_session(&challenge.session, &client.id);
+                Ok(WireResponse::ok(&challenge))
+            }
             None => Ok(self.authentication_result(&pool.id, user, now, rng)),
         }
     }
 
     pub(crate) async fn respond_to_auth_challenge<G: CryptoRng + ?Sized>(
         &self,
-        members: &Members<'_>,
+        body: &Value,
         now: UnixTime,
         rng: &mut G,
-    ) -> Result<Body, Refusal> {
-        let client = self.client(members.required_string("ClientId")?)?;
-        let challenge = members.required_string("ChallengeName")?;
-        let session = members.required_string("Session")?;
-        let responses = members
-            .structure("ChallengeResponses")?
+    ) -> Result<WireResponse, Refusal> {
+        let envelope: RespondToAuthChallenge = read(body)?;
+        check_length("ClientId", &envelope.client_id, CLIENT_ID_CHARS)?;
+        let client = self.client(&envelope.client_id)?;
+        let responses = envelope
+            .challenge_responses
             .ok_or_else(|| Refusal::invalid_parameter("Missing required parameter USERNAME"))?;
         let username = responses
-            .string("USERNAME")?
+            .username
             .ok_or_else(|| Refusal::invalid_parameter("Missing required parameter USERNAME"))?;
         let pool = self.pool(&client.pool_id)?;
         let service = self.service(&pool, client.auth_session_validity_minutes, now)?;
-        // An unknown user name cannot own the session: the crate refuses it as an invalid
-        // session, as it does a session of another user.
-        let user = pool.users.get(username).cloned();
-        let subject = user.as_ref().map_or("-", |user| user.sub.as_str());
-        let result = if challenge == ChallengeName::SoftwareTokenMfa.as_str() {
-            let code = responses
-                .string("SOFTWARE_TOKEN_MFA_CODE")?
-                .ok_or_else(|| {
-                    Refusal::invalid_parameter("Missing required parameter SOFTWARE_TOKEN_MFA_CODE")
-                })?;
+        // The crate knows users by `sub`. An unknown user name cannot own the session: the
+        // crate refuses it as an invalid session, as it does a session of another user.
+        let user = pool.users.get(&username).cloned();
+        let subject = user
+            .as_ref()
+            .map_or_else(|| "-".to_owned(), |user| user.sub.clone());
+        let result = if envelope.challenge_name == ChallengeName::SoftwareTokenMfa.as_str() {
+            let code = responses.software_token_mfa_code.ok_or_else(|| {
+                Refusal::invalid_parameter("Missing required parameter SOFTWARE_TOKEN_MFA_CODE")
+            })?;
+            let request = RespondToSoftwareTokenMfaRequest {
+                session: envelope.session,
+                username: subject,
+                software_token_mfa_code: code,
+            };
             service
-                .respond_to_software_token_mfa(
-                    &RespondToSoftwareTokenMfaRequest {
-                        session: session.to_owned(),
-                        username: subject.to_owned(),
-                        software_token_mfa_code: code.to_owned(),
-                    },
-                    now,
-                )
+                .respond_to_software_token_mfa(&request, now)
                 .await
-        } else if challenge == ChallengeName::MfaSetup.as_str() {
-            service
-                .respond_to_mfa_setup(
-                    &RespondToMfaSetupRequest {
-                        session: session.to_owned(),
-                        username: subject.to_owned(),
-                    },
-                    now,
-                )
-                .await
+                .result
+        } else if envelope.challenge_name == ChallengeName::MfaSetup.as_str() {
+            let request = RespondToMfaSetupRequest {
+                session: envelope.session,
+                username: subject,
+            };
+            service.respond_to_mfa_setup(&request, now).await.result
         } else {
             return Err(Refusal::invalid_parameter(format!(
-                "This reference server answers only SOFTWARE_TOKEN_MFA and MFA_SETUP, not {challenge}"
+                "This reference server answers only SOFTWARE_TOKEN_MFA and MFA_SETUP, not {}",
+                envelope.challenge_name
             )));
         };
-        result.result?;
+        result?;
         let user = user.ok_or_else(Refusal::user_not_found)?;
         Ok(self.authentication_result(&pool.id, &user, now, rng))
     }
 
     pub(crate) async fn associate_software_token<G: CryptoRng + ?Sized>(
         &self,
-        members: &Members<'_>,
+        body: &Value,
         now: UnixTime,
         rng: &mut G,
-    ) -> Result<Body, Refusal> {
-        let request = AssociateSoftwareTokenRequest {
-            access_token: members.string("AccessToken")?.map(str::to_owned),
-            session: members.string("Session")?.map(str::to_owned),
-        };
+    ) -> Result<WireResponse, Refusal> {
+        let request: AssociateSoftwareTokenRequest = read(body)?;
         let (service, client) = self
             .principal_service(&request.access_token, &request.session, now)
             .await?;
@@ -515,23 +765,16 @@ impl ReferenceServer {
             .await
             .result?;
         self.remember_next_session(response.session.as_ref(), client);
-        Ok(Body::new()
-            .with("SecretCode", response.secret_code.expose())
-            .with_optional("Session", response.session.as_ref().map(SessionId::expose)))
+        Ok(WireResponse::ok(&response))
     }
 
     pub(crate) async fn verify_software_token<G: CryptoRng + ?Sized>(
         &self,
-        members: &Members<'_>,
+        body: &Value,
         now: UnixTime,
         rng: &mut G,
-    ) -> Result<Body, Refusal> {
-        let request = VerifySoftwareTokenRequest {
-            access_token: members.string("AccessToken")?.map(str::to_owned),
-            session: members.string("Session")?.map(str::to_owned),
-            user_code: members.required_string("UserCode")?.to_owned(),
-            friendly_device_name: members.string("FriendlyDeviceName")?.map(str::to_owned),
-        };
+    ) -> Result<WireResponse, Refusal> {
+        let request: VerifySoftwareTokenRequest = read(body)?;
         let (service, client) = self
             .principal_service(&request.access_token, &request.session, now)
             .await?;
@@ -540,9 +783,7 @@ impl ReferenceServer {
             .await
             .result?;
         self.remember_next_session(response.session.as_ref(), client);
-        Ok(Body::new()
-            .with("Status", response.status.as_str())
-            .with_optional("Session", response.session.as_ref().map(SessionId::expose)))
+        Ok(WireResponse::ok(&response))
     }
 
     /// The service of the pool the request's principal (access token or session) belongs
@@ -553,6 +794,9 @@ impl ReferenceServer {
         session: &Option<String>,
         now: UnixTime,
     ) -> Result<(PoolService<'_>, Option<String>), Refusal> {
+        if let Some(token) = access_token {
+            check_length("AccessToken", token, ACCESS_TOKEN_CHARS)?;
+        }
         let principal = Principal::from_request(access_token.as_deref(), session.as_deref())?;
         let (pool, validity) = self.principal_pool(&principal, now).await?;
         let client = match &principal {
@@ -570,26 +814,24 @@ impl ReferenceServer {
     }
 
     /// The pool and user name an access token belongs to.
-    fn token_user(
-        &self,
-        members: &Members<'_>,
-        now: UnixTime,
-    ) -> Result<(UserPool, String, String), Refusal> {
-        let token = members.required_string("AccessToken")?;
+    fn token_user(&self, token: &str, now: UnixTime) -> Result<(UserPool, String), Refusal> {
+        check_length("AccessToken", token, ACCESS_TOKEN_CHARS)?;
         let grant = self
             .tokens
             .lookup(token, now)
             .ok_or(crate::Error::InvalidAccessToken)?;
-        Ok((self.pool(&grant.pool_id)?, grant.username, token.to_owned()))
+        Ok((self.pool(&grant.pool_id)?, grant.username))
     }
 
     /// The pool and an existing user of it, or `UserNotFoundException`.
-    fn admin_user(&self, members: &Members<'_>) -> Result<(UserPool, User), Refusal> {
-        let pool = self.pool(members.required_string("UserPoolId")?)?;
-        let username = members.required_string("Username")?;
+    fn admin_user(&self, body: &Value) -> Result<(UserPool, User), Refusal> {
+        let request: AdminUserRequest = read(body)?;
+        check_length("UserPoolId", &request.user_pool_id, USER_POOL_ID_CHARS)?;
+        check_username(&request.username)?;
+        let pool = self.pool(&request.user_pool_id)?;
         let user = pool
             .users
-            .get(username)
+            .get(&request.username)
             .cloned()
             .ok_or_else(Refusal::user_not_found)?;
         Ok((pool, user))
@@ -597,96 +839,96 @@ impl ReferenceServer {
 
     pub(crate) async fn set_user_mfa_preference(
         &self,
-        members: &Members<'_>,
+        body: &Value,
         now: UnixTime,
-    ) -> Result<Body, Refusal> {
-        let (pool, _, token) = self.token_user(members, now)?;
-        let settings = software_token_settings(members)?;
+    ) -> Result<WireResponse, Refusal> {
+        let request: SetUserMfaPreferenceRequest = read(body)?;
+        let (pool, _) = self.token_user(&request.access_token, now)?;
         self.service(&pool, 3, now)?
-            .set_user_mfa_preference(
-                &SetUserMfaPreferenceRequest {
-                    access_token: token,
-                    software_token_mfa_settings: settings,
-                },
-                now,
-            )
+            .set_user_mfa_preference(&request, now)
             .await
             .result?;
-        Ok(Body::new())
+        Ok(WireResponse::ok(&Empty {}))
     }
 
     pub(crate) async fn admin_set_user_mfa_preference(
         &self,
-        members: &Members<'_>,
+        body: &Value,
         now: UnixTime,
-    ) -> Result<Body, Refusal> {
-        let (pool, user) = self.admin_user(members)?;
-        let settings = software_token_settings(members)?;
+    ) -> Result<WireResponse, Refusal> {
+        let request: AdminSetUserMfaPreferenceRequest = read(body)?;
+        let (pool, user) = self.admin_user(body)?;
+        // The crate knows the user by `sub`.
+        let request = AdminSetUserMfaPreferenceRequest {
+            username: user.sub.clone(),
+            ..request
+        };
         self.service(&pool, 3, now)?
-            .admin_set_user_mfa_preference(
-                &AdminSetUserMfaPreferenceRequest {
-                    username: user.sub.clone(),
-                    software_token_mfa_settings: settings,
-                },
-                now,
-            )
+            .admin_set_user_mfa_preference(&request, now)
             .await
             .result?;
-        Ok(Body::new())
+        Ok(WireResponse::ok(&Empty {}))
     }
 
     pub(crate) async fn get_user(
         &self,
-        members: &Members<'_>,
+        body: &Value,
         now: UnixTime,
-    ) -> Result<Body, Refusal> {
-        let (pool, username, token) = self.token_user(members, now)?;
+    ) -> Result<WireResponse, Refusal> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct GetUser {
+            access_token: String,
+        }
+        let request: GetUser = read(body)?;
+        let (pool, username) = self.token_user(&request.access_token, now)?;
         let user = pool
             .users
             .get(&username)
             .cloned()
             .ok_or_else(Refusal::user_not_found)?;
-        let view = self.service(&pool, 3, now)?.get_user(&token).await?;
-        Ok(mfa_view_members(
-            Body::new()
-                .with("Username", username.as_str())
-                .with("UserAttributes", attributes(&user)),
-            view,
-        ))
+        let mfa = self
+            .service(&pool, 3, now)?
+            .get_user(&request.access_token)
+            .await?;
+        Ok(WireResponse::ok(&GetUserResponse {
+            username: &username,
+            user_attributes: attributes(&user),
+            mfa,
+        }))
     }
 
     pub(crate) async fn admin_get_user(
         &self,
-        members: &Members<'_>,
+        body: &Value,
         now: UnixTime,
-    ) -> Result<Body, Refusal> {
-        let (pool, user) = self.admin_user(members)?;
-        let view = self
+    ) -> Result<WireResponse, Refusal> {
+        let (pool, user) = self.admin_user(body)?;
+        let mfa = self
             .service(&pool, 3, now)?
             .admin_get_user(&user.sub)
             .await?;
-        Ok(mfa_view_members(
-            Body::new()
-                .with("Username", user.username.as_str())
-                .with("UserAttributes", attributes(&user))
-                .with("UserCreateDate", user.created_at.0)
-                .with("UserLastModifiedDate", user.modified_at.0)
-                .with("Enabled", true)
-                .with("UserStatus", user.status()),
-            view,
-        ))
+        Ok(WireResponse::ok(&AdminGetUserResponse {
+            username: &user.username,
+            user_attributes: attributes(&user),
+            user_create_date: user.created_at.0,
+            user_last_modified_date: user.modified_at.0,
+            enabled: true,
+            user_status: user.status(),
+            mfa,
+        }))
     }
 
     pub(crate) async fn admin_delete_software_token(
         &self,
-        members: &Members<'_>,
+        body: &Value,
         now: UnixTime,
-    ) -> Result<Body, Refusal> {
-        let (pool, user) = self.admin_user(members)?;
+    ) -> Result<WireResponse, Refusal> {
+        let (pool, user) = self.admin_user(body)?;
         self.service(&pool, 3, now)?
             .admin_delete_software_token(&user.sub, now)
             .await
             .result?;
-        Ok(Body::new())
+        Ok(WireResponse::ok(&Empty {}))
     }
 }

@@ -1,7 +1,8 @@
-//! AWS JSON 1.1 framing: the operation from `X-Amz-Target`, typed access to request members,
-//! and responses and errors as Cognito writes them.
+//! AWS JSON 1.1 framing: the operation from `X-Amz-Target`, the request body as a JSON
+//! object, and responses and errors as Cognito writes them.
 
-use serde_json::{Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::error::Error;
 
@@ -11,8 +12,10 @@ pub const TARGET_PREFIX: &str = "AWSCognitoIdentityProviderService.";
 /// The content type of requests and responses.
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
-/// The largest request body the server reads (Cognito's own limit is far smaller for these
-/// operations; the largest member, FriendlyDeviceName, is 131072 characters).
+/// The largest request body the server reads, in bytes (1 MiB). Cognito's own limit is far
+/// smaller for these operations; the largest member, FriendlyDeviceName, is 131072
+/// characters (up to 512 KiB of UTF-8, more with JSON escapes). A larger body is refused
+/// with [`WireResponse::body_too_large`] before more than this much of it is read.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// An HTTP response: status and JSON body.
@@ -27,30 +30,45 @@ pub struct WireResponse {
 }
 
 impl WireResponse {
-    /// A 200 with `body` (absent optional members already omitted by the caller).
-    pub(crate) fn ok(body: &Map<String, Value>) -> WireResponse {
-        WireResponse {
-            status: 200,
-            body: Value::Object(body.clone()).to_string(),
-            exception: None,
+    /// A 200 with `body` serialised (absent optional members are omitted by the types).
+    pub(crate) fn ok<T: Serialize>(body: &T) -> WireResponse {
+        match serde_json::to_string(body) {
+            Ok(body) => WireResponse {
+                status: 200,
+                body,
+                exception: None,
+            },
+            Err(_) => WireResponse::error(
+                "InternalErrorException",
+                "The response could not be serialised",
+            ),
         }
     }
 
-    /// An AWS-style error: `{"__type": …, "message": …}`.
+    /// An AWS-style error: `{"__type": …, "message": …}`, status 400 (500 for
+    /// `InternalErrorException`).
     pub(crate) fn error(exception: &'static str, message: &str) -> WireResponse {
         let status = if exception == "InternalErrorException" {
             500
         } else {
             400
         };
-        let mut body = Map::new();
-        body.insert("__type".to_owned(), Value::from(exception));
-        body.insert("message".to_owned(), Value::from(message));
+        let body = serde_json::json!({ "__type": exception, "message": message });
         WireResponse {
             status,
-            body: Value::Object(body).to_string(),
+            body: body.to_string(),
             exception: Some(exception),
         }
+    }
+
+    /// The answer to a body over [`MAX_BODY_BYTES`]: `SerializationException`, HTTP 400 like
+    /// every other client error of the AWS JSON protocol.
+    #[must_use]
+    pub fn body_too_large() -> WireResponse {
+        WireResponse::error(
+            "SerializationException",
+            &format!("The request body is larger than {MAX_BODY_BYTES} bytes"),
+        )
     }
 }
 
@@ -93,120 +111,27 @@ impl From<Error> for Refusal {
     }
 }
 
-/// The members of a request body, read with Cognito's type expectations.
-pub(crate) struct Members<'a> {
-    object: &'a Map<String, Value>,
-}
-
-impl<'a> Members<'a> {
-    pub(crate) fn new(object: &'a Map<String, Value>) -> Members<'a> {
-        Members { object }
-    }
-
-    fn type_error(name: &str, expected: &str) -> Refusal {
-        Refusal::new(
-            "SerializationException",
-            format!("Member '{name}' must be {expected}"),
-        )
-    }
-
-    /// An optional string member (`null` counts as absent).
-    pub(crate) fn string(&self, name: &str) -> Result<Option<&'a str>, Refusal> {
-        match self.object.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(value)) => Ok(Some(value)),
-            Some(_) => Err(Self::type_error(name, "a string")),
-        }
-    }
-
-    /// A required string member.
-    pub(crate) fn required_string(&self, name: &str) -> Result<&'a str, Refusal> {
-        self.string(name)?.ok_or_else(|| {
-            Refusal::invalid_parameter(format!("1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null", lower_first(name)))
+/// The operation an `X-Amz-Target` names, or `UnknownOperationException`.
+pub(crate) fn operation(target: Option<&str>) -> Result<&str, Refusal> {
+    target
+        .and_then(|target| target.strip_prefix(TARGET_PREFIX))
+        .ok_or_else(|| {
+            Refusal::new(
+                "UnknownOperationException",
+                "Missing or unknown X-Amz-Target",
+            )
         })
-    }
-
-    /// An optional boolean member.
-    pub(crate) fn boolean(&self, name: &str) -> Result<Option<bool>, Refusal> {
-        match self.object.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Bool(value)) => Ok(Some(*value)),
-            Some(_) => Err(Self::type_error(name, "a boolean")),
-        }
-    }
-
-    /// An optional integer member.
-    pub(crate) fn integer(&self, name: &str) -> Result<Option<i64>, Refusal> {
-        match self.object.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(value) => value
-                .as_i64()
-                .map(Some)
-                .ok_or_else(|| Self::type_error(name, "an integer")),
-        }
-    }
-
-    /// An optional structure member.
-    pub(crate) fn structure(&self, name: &str) -> Result<Option<Members<'a>>, Refusal> {
-        match self.object.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Object(object)) => Ok(Some(Members::new(object))),
-            Some(_) => Err(Self::type_error(name, "a structure")),
-        }
-    }
-
-    /// An optional list of strings.
-    pub(crate) fn string_list(&self, name: &str) -> Result<Option<Vec<&'a str>>, Refusal> {
-        match self.object.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|item| {
-                    item.as_str()
-                        .ok_or_else(|| Self::type_error(name, "a list of strings"))
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some),
-            Some(_) => Err(Self::type_error(name, "a list of strings")),
-        }
-    }
 }
 
-/// `UserPoolId` → `userPoolId`, as Cognito names members in validation messages.
-fn lower_first(name: &str) -> String {
-    let mut characters = name.chars();
-    characters
-        .next()
-        .map(|first| first.to_lowercase().chain(characters).collect())
-        .unwrap_or_default()
-}
-
-/// Builds a response body, leaving out absent optional members.
-#[derive(Default)]
-pub(crate) struct Body(Map<String, Value>);
-
-impl Body {
-    pub(crate) fn new() -> Body {
-        Body::default()
+/// A request body parsed as JSON: an object, or `SerializationException`.
+pub(crate) fn parse_body(body: &[u8]) -> Result<Value, Refusal> {
+    let parsed: Value = serde_json::from_slice(body)
+        .map_err(|_| Refusal::new("SerializationException", "Malformed JSON request body"))?;
+    if !parsed.is_object() {
+        return Err(Refusal::new(
+            "SerializationException",
+            "The request body must be a JSON object",
+        ));
     }
-
-    pub(crate) fn with(mut self, name: &str, value: impl Into<Value>) -> Body {
-        self.0.insert(name.to_owned(), value.into());
-        self
-    }
-
-    pub(crate) fn with_optional(self, name: &str, value: Option<impl Into<Value>>) -> Body {
-        match value {
-            Some(value) => self.with(name, value),
-            None => self,
-        }
-    }
-
-    pub(crate) fn into_response(self) -> WireResponse {
-        WireResponse::ok(&self.0)
-    }
-
-    pub(crate) fn into_value(self) -> Value {
-        Value::Object(self.0)
-    }
+    Ok(parsed)
 }

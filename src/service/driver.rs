@@ -80,8 +80,19 @@ impl<T: AsyncTokenStore, S: AsyncSessionStore, R: AccessTokenResolver> Driver<T,
             .resolve(&principal, SessionPurpose::MfaSetupAssociate, now)
             .await?;
         // Consumed before the secret is written: of two calls racing on one session, the
-        // loser must not overwrite the winner's secret.
+        // loser must not overwrite the winner's secret. But a session is consumed only by a
+        // call that succeeds, so the refusal the lifecycle would give (an MFA_SETUP session
+        // once a verified token exists) is given first, leaving the session unconsumed; a
+        // token verified between this look and the write is still refused there (fail closed).
         if let Principal::Session(session) = &principal {
+            let verified = self
+                .tokens
+                .load(&user)
+                .await?
+                .is_some_and(|(record, _)| record.verified().is_some());
+            if verified {
+                return Err(Error::InvalidSession);
+            }
             self.consume(session).await?;
         }
         let origin = match principal {

@@ -15,6 +15,8 @@ mod memory;
 
 #[cfg(feature = "test-support")]
 pub mod conformance;
+#[cfg(feature = "test-support")]
+pub mod faults;
 
 pub use memory::MemoryStore;
 

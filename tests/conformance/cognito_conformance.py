@@ -1840,6 +1840,83 @@ def scenario_concurrency(suite: Suite, pools: dict) -> None:
     )
 
 
+def scenario_limits(suite: Suite, pools: dict) -> None:
+    sc = suite.scenario("member length limits (one past each bound is refused, nothing stored)")
+    st = sc.state
+    pool = pools["optional"]
+
+    def setup() -> None:
+        st["user"] = suite.new_user(pool, "limits")
+        st["access"] = suite.access_token(pool, st["user"])
+
+    sc.step(setup)
+
+    def long_username() -> None:
+        username = "u" * 129
+        expect_error(
+            lambda: suite.raw.admin_create_user(UserPoolId=pool.id, Username=username), IPE
+        )
+
+    sc.row(
+        "AdminCreateUser: Username of 129 characters -> InvalidParameterException",
+        long_username,
+        critical=False,
+    )
+    sc.row(
+        "CreateUserPool: PoolName of 129 characters -> InvalidParameterException",
+        lambda: expect_error(lambda: suite.raw.create_user_pool(PoolName="p" * 129), IPE),
+        critical=False,
+    )
+    sc.row(
+        "CreateUserPoolClient: ClientName of 129 characters -> InvalidParameterException",
+        lambda: expect_error(
+            lambda: suite.raw.create_user_pool_client(UserPoolId=pool.id, ClientName="c" * 129),
+            IPE,
+        ),
+        critical=False,
+    )
+
+    def long_password() -> None:
+        expect_error(
+            lambda: suite.raw.admin_set_user_password(
+                UserPoolId=pool.id, Username=st["user"], Password="P" * 257, Permanent=True
+            ),
+            IPE,
+        )
+        # Nothing stored: the old password still signs in.
+        expect_authentication_result(suite.sign_in(pool, st["user"]), "InitiateAuth")
+
+    sc.row(
+        "AdminSetUserPassword: Password of 257 characters -> InvalidParameterException "
+        "(the old password still signs in)",
+        long_password,
+        critical=False,
+    )
+
+    def long_device_name() -> None:
+        secret = expect_secret_code(suite.idp.associate_software_token(AccessToken=st["access"]))
+        when = suite.clock.fresh()
+        code = code_at(secret, when)
+        expect_error(
+            lambda: suite.raw.verify_software_token(
+                AccessToken=st["access"], UserCode=code, FriendlyDeviceName="d" * 131073
+            ),
+            IPE,
+        )
+        # Nothing stored: still pending, the step not burned.
+        verified = suite.idp.verify_software_token(
+            AccessToken=st["access"], UserCode=code, FriendlyDeviceName="d" * 131072
+        )
+        check(verified.get("Status") == "SUCCESS", f"Verify: {summarize(verified)}")
+
+    sc.row(
+        "VerifySoftwareToken: FriendlyDeviceName of 131073 characters -> "
+        "InvalidParameterException (still pending; 131072 characters then verify)",
+        long_device_name,
+        critical=False,
+    )
+
+
 SCENARIOS = [
     scenario_wire,
     scenario_exclusivity,
@@ -1858,6 +1935,7 @@ SCENARIOS = [
     scenario_lockout_rules,
     scenario_concurrency,
     scenario_admin_delete,
+    scenario_limits,
 ]
 
 
