@@ -114,16 +114,29 @@ impl fmt::Debug for SessionId {
 pub struct AccessToken(Zeroizing<String>);
 
 impl AccessToken {
+    /// The longest access token accepted: Cognito documents no maximum; its JWTs are about a
+    /// kilobyte and grow with group and scope claims, and 8 KiB is the usual HTTP header budget
+    /// such a token also has to fit.
+    pub const MAX_LEN: usize = 8192;
+
     /// Validates an access token received in a request.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] when it is empty.
+    /// [`Error::InvalidParameter`] when it is empty or longer than [`AccessToken::MAX_LEN`]
+    /// characters.
     pub fn parse(value: &str) -> Result<AccessToken, Error> {
         if value.is_empty() {
             return Err(Error::invalid_parameter(
                 "accessToken",
                 "1 validation error detected: Value at 'accessToken' failed to satisfy \
                  constraint: Member must have length greater than or equal to 1",
+            ));
+        }
+        if value.chars().count() > Self::MAX_LEN {
+            return Err(Error::invalid_parameter(
+                "accessToken",
+                "1 validation error detected: Value at 'accessToken' failed to satisfy \
+                 constraint: Member must have length less than or equal to 8192",
             ));
         }
         Ok(AccessToken(Zeroizing::new(value.to_owned())))

@@ -21,7 +21,7 @@ use softtoken::api::{
     VerifyStatus,
 };
 use softtoken::store::SessionStore;
-use softtoken::{Error, MfaMode, PoolConfig, Secret, SessionId, TokenStore, UserId};
+use softtoken::{AccessToken, Error, MfaMode, PoolConfig, Secret, SessionId, TokenStore, UserId};
 
 /// The malformed codes of DESIGN.md §3, plus a few more of the same kind.
 const MALFORMED: [&str; 11] = [
@@ -395,6 +395,35 @@ fn an_empty_access_token_is_invalid_parameter_not_an_unknown_token() {
     // A non-empty unknown token is a different refusal.
     assert_eq!(
         h.service.get_user("nope").unwrap_err(),
+        Error::InvalidAccessToken
+    );
+}
+
+#[test]
+fn access_tokens_over_8192_characters_are_invalid_parameter_and_nothing_is_stored() {
+    let mut h = Harness::new();
+    let overlong = "t".repeat(AccessToken::MAX_LEN + 1);
+    let associate = h
+        .service
+        .associate_software_token(
+            &AssociateSoftwareTokenRequest {
+                access_token: Some(overlong.clone()),
+                session: None,
+            },
+            h.now,
+            &mut h.rng,
+        )
+        .result
+        .unwrap_err();
+    assert_invalid_parameter(&associate, "associate");
+    assert!(associate.to_string().contains("less than or equal to 8192"));
+    assert_invalid_parameter(&h.service.get_user(&overlong).unwrap_err(), "get user");
+    assert_eq!(h.store.session_count(), 0);
+
+    // At the bound the token is well formed and goes to the resolver, which does not know it.
+    let at_bound = "t".repeat(AccessToken::MAX_LEN);
+    assert_eq!(
+        h.service.get_user(&at_bound).unwrap_err(),
         Error::InvalidAccessToken
     );
 }

@@ -40,10 +40,9 @@ pub const USER_POOL_ID_CHARS: (usize, usize) = (1, 55);
 pub const CLIENT_ID_CHARS: (usize, usize) = (1, 128);
 /// `Password` and `TemporaryPassword`: at most 256 characters.
 pub const PASSWORD_CHARS: (usize, usize) = (0, 256);
-/// `AccessToken`: 1 to 8192 characters. Cognito documents no maximum; its JWTs are about a
-/// kilobyte and grow with group and scope claims, and 8 KiB is the usual HTTP header budget
-/// such a token also has to fit.
-pub const ACCESS_TOKEN_CHARS: (usize, usize) = (1, 8192);
+/// `AccessToken`: 1 to [`AccessToken::MAX_LEN`](crate::AccessToken::MAX_LEN) characters, the
+/// crate's own bound (Cognito documents none).
+pub const ACCESS_TOKEN_CHARS: (usize, usize) = (1, crate::AccessToken::MAX_LEN);
 
 type PoolService<'a> = AsyncService<ServerStore, ServerStore, RequestResolver<'a>>;
 
