@@ -2,6 +2,8 @@
 //! and code verifications this crate runs, so a test can prove that a refused request computed
 //! none (a locked-out user, a malformed code).
 
+pub mod fuzz_targets;
+
 use std::cell::Cell;
 
 thread_local! {

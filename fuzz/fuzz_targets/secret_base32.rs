@@ -1,0 +1,5 @@
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(
+    |data: &[u8]| softtoken::test_support::fuzz_targets::secret_base32(data)
+);
