@@ -600,6 +600,29 @@ fn google_authenticator_example() {
 // ---------------------------------------------------------------------------------------------
 // Round trips through this crate's builder
 
+/// Found by the `otpauth_uri` fuzz target: with the issuer only in the `issuer` parameter, an
+/// account with leading spaces parsed with them, but `to_uri` writes `ISSUER:account`, whose
+/// parse drops them, so parse → write → parse changed the account.
+#[test]
+fn an_issuer_parameter_alone_drops_the_accounts_leading_spaces_as_the_prefix_form_does() {
+    let secret = rfc_seed().to_base32();
+    let parameter_only = KeyUri::parse(&format!(
+        "otpauth://totp/%20%20x?secret={}&issuer=A",
+        secret.as_str()
+    ))
+    .unwrap();
+    let prefixed = KeyUri::parse(&format!(
+        "otpauth://totp/A:%20%20x?secret={}&issuer=A",
+        secret.as_str()
+    ))
+    .unwrap();
+    assert_eq!(parameter_only.account, "x");
+    assert_eq!(prefixed.account, "x");
+    let rewritten = KeyUri::parse(&parameter_only.to_uri()).unwrap();
+    assert_eq!(rewritten.account, parameter_only.account);
+    assert_eq!(rewritten.issuer, parameter_only.issuer);
+}
+
 #[test]
 fn builder_output_parses_back() {
     let secret = rfc_seed();

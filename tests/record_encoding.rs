@@ -171,6 +171,77 @@ fn malformed_encodings_are_typed_errors() {
     );
 }
 
+/// Records the lifecycle never writes are refused like any other malformed input: the factor
+/// turned on without a verified token, `preferred` without `enabled`, and a device name over
+/// the 131072 characters the API allows.
+#[test]
+fn records_the_lifecycle_cannot_write_do_not_decode() {
+    let records = sample_records();
+    let pending = records[0].encode(&PlainSecrets).unwrap();
+    assert!(records[0].verified().is_none());
+    for on in [4u8, 4 | 8] {
+        let mut bytes = pending.clone();
+        bytes[1] |= on;
+        assert_eq!(
+            TokenRecord::decode(&bytes, &PlainSecrets),
+            Err(DecodeError::InvalidField("flags")),
+            "flags {:#x} without a verified token",
+            bytes[1]
+        );
+    }
+    let enabled = records
+        .iter()
+        .find(|record| record.preference().preferred)
+        .unwrap()
+        .encode(&PlainSecrets)
+        .unwrap();
+    let mut preferred_only = enabled;
+    preferred_only[1] &= !4;
+    assert_eq!(
+        TokenRecord::decode(&preferred_only, &PlainSecrets),
+        Err(DecodeError::InvalidField("flags"))
+    );
+
+    let pool = PoolConfig::default();
+    let now = UnixTime(1_700_000_000);
+    let secret = Secret::from_bytes(&[0x24; 32]).unwrap();
+    let code = TotpKey::new(&secret, TotpConfig::default())
+        .code_at(now)
+        .unwrap();
+    let pending = stored(lifecycle::associate(
+        None,
+        &pool,
+        secret,
+        AssociationOrigin::AccessToken,
+        now,
+    ));
+    let longest = "n".repeat(131_072);
+    let verified = stored(lifecycle::verify(
+        Some(&pending),
+        &code,
+        Some(longest.clone()),
+        &pool,
+        now,
+    ));
+    let bytes = verified.encode(&PlainSecrets).unwrap();
+    assert_eq!(TokenRecord::decode(&bytes, &PlainSecrets), Ok(verified));
+    // Lengthen the stored name by one character: its u32 length prefix and one more byte.
+    let mut prefix = 131_072u32.to_be_bytes().to_vec();
+    prefix.extend_from_slice(b"nn");
+    let at = bytes
+        .windows(prefix.len())
+        .position(|window| window == prefix.as_slice())
+        .unwrap();
+    let mut overlong = bytes[..at].to_vec();
+    overlong.extend_from_slice(&131_073u32.to_be_bytes());
+    overlong.push(b'n');
+    overlong.extend_from_slice(&bytes[at + 4..]);
+    assert_eq!(
+        TokenRecord::decode(&overlong, &PlainSecrets),
+        Err(DecodeError::InvalidField("friendly device name"))
+    );
+}
+
 proptest! {
     // A fixed seed: every run checks the same cases, so a failure reproduces.
     #![proptest_config(ProptestConfig {

@@ -18,7 +18,8 @@
 //!                 u64 period, u64 T0, u8 window back, u8 window ahead
 //! ```
 //!
-//! Decoding checks everything a constructor would (digits, period, window, secret length) and
+//! Decoding checks everything a constructor would (digits, period, window, secret length, device
+//! name length, the preference only beside a verified token, preferred only when enabled) and
 //! refuses anything else, including trailing bytes, with a [`DecodeError`]; it never panics.
 
 use zeroize::Zeroizing;
@@ -194,6 +195,13 @@ impl TokenRecord {
             enabled: flags & ENABLED != 0,
             preferred: flags & PREFERRED != 0,
         };
+        // The lifecycle only turns the factor on beside a verified token, and keeps
+        // `preferred` only with `enabled`; a record saying otherwise was not written by it.
+        if (preference.enabled && flags & VERIFIED == 0)
+            || (preference.preferred && !preference.enabled)
+        {
+            return Err(DecodeError::InvalidField("flags"));
+        }
         let lockout = LockoutState::from_parts(
             reader.u32()?,
             reader.opt_u64()?.map(UnixTime),
@@ -206,7 +214,11 @@ impl TokenRecord {
                 0 => None,
                 1 => Some(
                     String::from_utf8(reader.bytes()?.to_vec())
-                        .map_err(|_| DecodeError::InvalidField("friendly device name"))?,
+                        .ok()
+                        .filter(|name| {
+                            name.chars().count() <= crate::api::MAX_FRIENDLY_DEVICE_NAME_CHARS
+                        })
+                        .ok_or(DecodeError::InvalidField("friendly device name"))?,
                 ),
                 _ => return Err(DecodeError::InvalidField("friendly device name tag")),
             };
