@@ -107,8 +107,9 @@ impl TotpKey {
     /// matching step after `last_used` — the value to store as the new watermark.
     ///
     /// Every candidate in the window is computed and compared in constant time; the results
-    /// are folded with [`subtle::Choice`] and the function branches once, at the end. The time
-    /// taken depends on the window and `now`, never on the code or which step matched. Steps
+    /// are folded with [`subtle::Choice`] and turned into the `Result` without a branch, so not
+    /// even the verdict (accepted or not) is branched on inside `verify`. The time taken depends
+    /// on the window and `now`, never on the code, which step matched or the verdict. Steps
     /// before 0 do not exist and are skipped, so `now` in the first step with a window reaching
     /// back is fine.
     ///
@@ -146,13 +147,7 @@ impl TotpKey {
         }
         let candidates = candidates.iter().take(count).copied();
         let outcome = fold_window((first..).zip(candidates), code, last_used);
-        if bool::from(outcome.fresh_match) {
-            Ok(Step(outcome.highest_fresh_step))
-        } else if bool::from(outcome.any_match) {
-            Err(VerifyError::Replayed)
-        } else {
-            Err(VerifyError::NoMatch)
-        }
+        outcome.into_result()
     }
 }
 
@@ -161,6 +156,40 @@ struct WindowOutcome {
     fresh_match: Choice,
     any_match: Choice,
     highest_fresh_step: u64,
+}
+
+impl WindowOutcome {
+    /// The verdict as `verify`'s `Result`, built without a branch on it.
+    ///
+    /// A branch on the verdict (`if fresh { Ok } else if any { Err(Replayed) } else { … }`) is
+    /// mispredicted whenever the verdict differs from the predictor's guess, and with accepted
+    /// and rejected codes interleaved at random that costs the two verdicts unequally: the
+    /// dudect bench (`benches/timing_leak.rs`, pair (a)) saw |t| ≈ 10–36, about 3 ns, and
+    /// |t| < 5 once the classes merely alternated so the branch became predictable. So the
+    /// `Ok` is written first, step included, and then only the discriminant is overwritten for
+    /// a rejection: a store after a store to the same place, which LLVM turns into a
+    /// conditional move (`cmov`), as it does the choice between the two errors (`sbb`). The
+    /// shape matters: a `match` on a verdict tag compiles to branches again, and a table of the
+    /// three `Result`s indexed by the verdict, though branch-free, leaks more (|t| > 30, even
+    /// between the two rejections): the load at a secret index reads stack slots stored just
+    /// before. Re-run the timing bench after touching this.
+    ///
+    /// A rejection's payload bytes keep `highest_fresh_step`, which is 0 when nothing fresh
+    /// matched.
+    #[inline(always)]
+    fn into_result(self) -> Result<Step, VerifyError> {
+        let fresh = bool::from(self.fresh_match);
+        let error = if bool::from(self.any_match) {
+            VerifyError::Replayed
+        } else {
+            VerifyError::NoMatch
+        };
+        let mut result = Ok(Step(self.highest_fresh_step));
+        if !fresh {
+            result = Err(error);
+        }
+        result
+    }
 }
 
 /// Compares every `(step, truncated HMAC)` candidate with the submitted code and folds the
