@@ -270,7 +270,9 @@ impl<S> FaultyStore<S> {
     }
 
     /// Logs a call to `point` and decides whether it fails. When several planned faults pick
-    /// the same call, the one planned first decides; a spent `fail_nth` is dropped.
+    /// the same call, the one planned first decides and a `fail_nth` that lost waits for the
+    /// next call to the point, so no planned fault vanishes unfired; a spent `fail_nth` is
+    /// dropped.
     fn decide(&self, point: FaultPoint) -> Option<FaultKind> {
         let mut plan = lock(&self.plan);
         plan.calls.push(point);
@@ -284,8 +286,9 @@ impl<S> FaultyStore<S> {
                     fired = fired.or(Some(rule.fault.kind));
                     true
                 }
+                When::After(0) if fired.is_some() => true,
                 When::After(0) => {
-                    fired = fired.or(Some(rule.fault.kind));
+                    fired = Some(rule.fault.kind);
                     false
                 }
                 When::After(left) => {
