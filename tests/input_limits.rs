@@ -491,6 +491,206 @@ fn a_refused_associate_leaves_nothing_pending() {
     );
 }
 
+/// Cognito's nine `ExplicitAuthFlowsType` values, in the order its message lists them.
+const FLOWS: [&str; 9] = [
+    "ADMIN_NO_SRP_AUTH",
+    "CUSTOM_AUTH_FLOW_ONLY",
+    "USER_PASSWORD_AUTH",
+    "ALLOW_ADMIN_USER_PASSWORD_AUTH",
+    "ALLOW_CUSTOM_AUTH",
+    "ALLOW_USER_PASSWORD_AUTH",
+    "ALLOW_USER_SRP_AUTH",
+    "ALLOW_REFRESH_TOKEN_AUTH",
+    "ALLOW_USER_AUTH",
+];
+
+#[test]
+fn explicit_auth_flows_are_cognitos_enum_at_most_nine_stored() {
+    let mut f = Fixture::new();
+    let before = f.census();
+    let message = format!(
+        "1 validation error detected: Value at 'explicitAuthFlows' failed to satisfy constraint: \
+         Member must satisfy constraint: [Member must satisfy enum value set: [{}]]",
+        FLOWS.join(", ")
+    );
+    let long = "A".repeat(100_000);
+    for flows in [
+        json!(["NOT_A_FLOW"]),
+        json!(["ALLOW_USER_PASSWORD_AUTH", "allow_user_password_auth"]),
+        json!(["ALLOW_USER_PASSWORD_AUTH", ""]),
+        json!([long]),
+        json!(
+            vec!["ALLOW_CUSTOM_AUTH"; 10_000]
+                .into_iter()
+                .chain(["X"])
+                .collect::<Vec<_>>()
+        ),
+    ] {
+        f.refused(
+            "CreateUserPoolClient",
+            json!({"UserPoolId": f.pool_id, "ClientName": "c", "ExplicitAuthFlows": flows}),
+            IPE,
+            Some(&message),
+        );
+        assert_eq!(f.census(), before, "nothing stored");
+    }
+    // Every value accepted; repeated ones (here 1,000 copies of the nine) stored once, in
+    // the order first sent.
+    let repeated: Vec<&str> = FLOWS.iter().copied().cycle().take(9 * 1_000).collect();
+    let client = f.ok(
+        "CreateUserPoolClient",
+        json!({"UserPoolId": f.pool_id, "ClientName": "c", "ExplicitAuthFlows": repeated}),
+    );
+    assert_eq!(client["UserPoolClient"]["ExplicitAuthFlows"], json!(FLOWS));
+    assert_eq!(f.census().clients, before.clients + 1);
+    // None at all is a client without explicit flows.
+    let client = f.ok(
+        "CreateUserPoolClient",
+        json!({"UserPoolId": f.pool_id, "ClientName": "c", "ExplicitAuthFlows": []}),
+    );
+    assert_eq!(client["UserPoolClient"]["ExplicitAuthFlows"], json!([]));
+}
+
+#[test]
+fn auth_parameters_username_is_1_to_128_and_password_at_most_256_characters() {
+    let mut f = Fixture::new();
+    let longest_name = "u".repeat(128);
+    let longest_password = "P".repeat(256);
+    f.create_user(&longest_name, &longest_password);
+    let before = f.census();
+    let sign_in = |client_id: &str, username: &str, password: &str| json!({"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": client_id, "AuthParameters": {"USERNAME": username, "PASSWORD": password, "UNKNOWN_PARAMETER": "ignored"}});
+    let unknown_client = "c".repeat(26);
+    for (username, password, message) in [
+        (
+            "u".repeat(129),
+            PASSWORD.to_owned(),
+            too_long("username", 128),
+        ),
+        (String::new(), PASSWORD.to_owned(), too_short("username", 1)),
+        (
+            "alice".to_owned(),
+            "P".repeat(257),
+            too_long("password", 256),
+        ),
+    ] {
+        let client_id = f.client_id.clone();
+        f.refused(
+            "InitiateAuth",
+            sign_in(&client_id, &username, &password),
+            IPE,
+            Some(&message),
+        );
+        // Checked before the client is looked up.
+        f.refused(
+            "InitiateAuth",
+            sign_in(&unknown_client, &username, &password),
+            IPE,
+            Some(&message),
+        );
+    }
+    assert_eq!(f.census(), before, "nothing stored");
+    // At both bounds: validation passes, and the user signs in.
+    assert!(f.sign_in(&longest_name, &longest_password).is_ok());
+    // Within the bounds but wrong: the lookup answers.
+    assert_eq!(
+        f.sign_in(&"v".repeat(128), PASSWORD),
+        Err("NotAuthorizedException".to_owned())
+    );
+    assert_eq!(
+        f.sign_in("alice", &"P".repeat(256)),
+        Err("NotAuthorizedException".to_owned())
+    );
+    assert!(f.sign_in("alice", PASSWORD).is_ok(), "alice unaffected");
+}
+
+#[test]
+fn challenge_responses_username_is_1_to_128_characters() {
+    let mut f = Fixture::new();
+    // alice turns software-token MFA on, so a sign-in is challenged with a session.
+    let associated = f.ok("AssociateSoftwareToken", json!({"AccessToken": f.token}));
+    let secret = Secret::from_base32(associated["SecretCode"].as_str().unwrap()).unwrap();
+    let key = TotpKey::new(&secret, TotpConfig::default());
+    let code_at = |now: UnixTime| key.code_at(now).unwrap().reveal().to_owned();
+    f.ok(
+        "VerifySoftwareToken",
+        json!({"AccessToken": f.token, "UserCode": code_at(NOW)}),
+    );
+    f.ok(
+        "SetUserMFAPreference",
+        json!({"AccessToken": f.token, "SoftwareTokenMfaSettings": {"Enabled": true, "PreferredMfa": true}}),
+    );
+    let (status, challenge) = f.call(
+        "InitiateAuth",
+        json!({"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": f.client_id, "AuthParameters": {"USERNAME": "alice", "PASSWORD": PASSWORD}}),
+    );
+    assert_eq!(status, 200, "{challenge}");
+    assert_eq!(challenge["ChallengeName"], "SOFTWARE_TOKEN_MFA");
+    let session = challenge["Session"].as_str().unwrap().to_owned();
+    let respond = |client_id: &str, session: &str, username: &str, code: &str| json!({"ClientId": client_id, "ChallengeName": "SOFTWARE_TOKEN_MFA", "Session": session, "ChallengeResponses": {"USERNAME": username, "SOFTWARE_TOKEN_MFA_CODE": code, "UNKNOWN_RESPONSE": "ignored"}});
+    let client_id = f.client_id.clone();
+    let unknown_client = "c".repeat(26);
+    let later = UnixTime(NOW.0 + 30);
+    for (username, message) in [
+        ("u".repeat(129), too_long("username", 128)),
+        (String::new(), too_short("username", 1)),
+    ] {
+        // Checked before the client is looked up, and before the session is.
+        for client in [client_id.as_str(), unknown_client.as_str()] {
+            f.refused(
+                "RespondToAuthChallenge",
+                respond(client, &session, &username, &code_at(later)),
+                IPE,
+                Some(&message),
+            );
+        }
+    }
+    // At the bound: validation passes and the session is looked up (this one is unknown).
+    f.refused(
+        "RespondToAuthChallenge",
+        respond(&client_id, &"s".repeat(40), &"u".repeat(128), "000000"),
+        "NotAuthorizedException",
+        None,
+    );
+    // Nothing stored by the refusals: the session was neither consumed nor charged, and the
+    // right code, one step later, signs alice in with it.
+    let response = f.server.handle(
+        Some(&format!("{TARGET_PREFIX}RespondToAuthChallenge")),
+        respond(&client_id, &session, "alice", &code_at(later))
+            .to_string()
+            .as_bytes(),
+        later,
+        &mut f.rng,
+    );
+    assert_eq!(response.status, 200, "{}", response.body);
+    let answer: Value = serde_json::from_str(&response.body).unwrap();
+    assert!(answer["AuthenticationResult"]["AccessToken"].is_string());
+}
+
+#[test]
+fn an_unknown_operation_is_refused_before_its_body_is_read() {
+    let mut f = Fixture::new();
+    let before = f.census();
+    let mut oversized = br#"{"PoolName": "p"}"#.to_vec();
+    oversized.resize(MAX_BODY_BYTES + 1, b' ');
+    for target in [
+        format!("{TARGET_PREFIX}DeleteUserPool"),
+        format!("{TARGET_PREFIX}createuserpool"),
+        "CreateUserPool".to_owned(),
+    ] {
+        for body in [&b"{malformed"[..], &oversized] {
+            let response = f.server.handle(Some(&target), body, NOW, &mut f.rng);
+            assert_eq!(response.status, 400);
+            assert_eq!(
+                response.exception,
+                Some("UnknownOperationException"),
+                "{target} with a {}-byte body",
+                body.len()
+            );
+        }
+    }
+    assert_eq!(f.census(), before, "nothing stored");
+}
+
 #[test]
 fn handle_refuses_a_body_over_the_limit() {
     let mut f = Fixture::new();
@@ -634,6 +834,41 @@ async fn a_content_length_over_the_limit_is_refused_before_the_body_is_sent() {
     let (status, headers, body) = read_response(&mut stream).await;
     assert_body_too_large(status, &headers, &body);
     assert_closed(&mut stream).await;
+}
+
+#[tokio::test]
+async fn an_unknown_operation_is_refused_before_a_content_length_over_the_limit() {
+    let address = start().await;
+    for target in [
+        format!("{TARGET_PREFIX}DeleteEverything"),
+        format!("{TARGET_PREFIX}getuser"),
+    ] {
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        // The headers declare a body over the limit; none of it is sent. The answer names
+        // the operation, not the size: the target is judged first, from the header alone.
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: {address}\r\nX-Amz-Target: {target}\r\n\
+             Content-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\n\r\n",
+            MAX_BODY_BYTES + 1
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let (status, headers, body) = read_response(&mut stream).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(
+            body["__type"], "UnknownOperationException",
+            "{target}: {body}"
+        );
+        assert!(headers.iter().any(
+            |(name, value)| name == "x-amzn-errortype" && value == "UnknownOperationException"
+        ));
+        assert!(
+            headers
+                .iter()
+                .any(|(name, value)| name == "connection" && value == "close"),
+            "the unread body ends the connection"
+        );
+        assert_closed(&mut stream).await;
+    }
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! No `Debug` or `Display` of any public type holding a secret or a code contains the raw
 //! bytes, the base32 form, the key URI, or the code's digits.
 
-#![allow(clippy::unwrap_used)] // tests assert by panicking
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests assert by panicking
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -204,6 +204,120 @@ mod service_types {
                 assert!(
                     !output.contains(secret_form.as_str()),
                     "{output:?} contains {secret_form:?}"
+                );
+            }
+        }
+    }
+}
+
+mod reference_server {
+    //! The reference server's `Debug` (and its responses' `Debug`) after a password sign-in
+    //! and a challenged one: no password, access token, session or secret code in it.
+
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+    use serde_json::{Value, json};
+    use softtoken::reference_server::ReferenceServer;
+    use softtoken::reference_server::wire::TARGET_PREFIX;
+    use softtoken::{Secret, TotpConfig, TotpKey, UnixTime};
+
+    const PASSWORD: &str = "Redaction-Passw0rd!";
+
+    #[test]
+    fn the_servers_debug_carries_no_credential() {
+        let server = ReferenceServer::new();
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        let now = UnixTime(1_700_000_000);
+        let mut printed = Vec::new();
+        let mut call = |operation: &str, body: Value, now: UnixTime| -> Value {
+            let response = server.handle(
+                Some(&format!("{TARGET_PREFIX}{operation}")),
+                body.to_string().as_bytes(),
+                now,
+                &mut rng,
+            );
+            assert_eq!(response.status, 200, "{operation}: {}", response.body);
+            printed.push(format!("{response:?}"));
+            serde_json::from_str(&response.body).unwrap()
+        };
+        let pool = call("CreateUserPool", json!({"PoolName": "redaction"}), now);
+        let pool_id = pool["UserPool"]["Id"].as_str().unwrap().to_owned();
+        call(
+            "SetUserPoolMfaConfig",
+            json!({"UserPoolId": pool_id, "SoftwareTokenMfaConfiguration": {"Enabled": true}, "MfaConfiguration": "OPTIONAL"}),
+            now,
+        );
+        let client = call(
+            "CreateUserPoolClient",
+            json!({"UserPoolId": pool_id, "ClientName": "c", "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH"]}),
+            now,
+        );
+        let client_id = client["UserPoolClient"]["ClientId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        call(
+            "AdminCreateUser",
+            json!({"UserPoolId": pool_id, "Username": "alice", "TemporaryPassword": "Temporary-Passw0rd!"}),
+            now,
+        );
+        call(
+            "AdminSetUserPassword",
+            json!({"UserPoolId": pool_id, "Username": "alice", "Password": PASSWORD, "Permanent": true}),
+            now,
+        );
+        let sign_in = json!({"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": client_id, "AuthParameters": {"USERNAME": "alice", "PASSWORD": PASSWORD}});
+        let signed_in = call("InitiateAuth", sign_in.clone(), now);
+        let access_token = signed_in["AuthenticationResult"]["AccessToken"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let associated = call(
+            "AssociateSoftwareToken",
+            json!({"AccessToken": access_token}),
+            now,
+        );
+        let secret_code = associated["SecretCode"].as_str().unwrap().to_owned();
+        let key = TotpKey::new(
+            &Secret::from_base32(&secret_code).unwrap(),
+            TotpConfig::default(),
+        );
+        call(
+            "VerifySoftwareToken",
+            json!({"AccessToken": access_token, "UserCode": key.code_at(now).unwrap().reveal()}),
+            now,
+        );
+        call(
+            "SetUserMFAPreference",
+            json!({"AccessToken": access_token, "SoftwareTokenMfaSettings": {"Enabled": true, "PreferredMfa": true}}),
+            now,
+        );
+        // A challenged sign-in: its session is live (not yet answered) in the directory.
+        let challenge = call("InitiateAuth", sign_in, now);
+        let session = challenge["Session"].as_str().unwrap().to_owned();
+
+        let forbidden = [
+            PASSWORD.to_owned(),
+            "Temporary-Passw0rd!".to_owned(),
+            access_token.clone(),
+            access_token[..16].to_owned(),
+            session.clone(),
+            session[..16].to_owned(),
+            secret_code.clone(),
+            secret_code[..16].to_owned(),
+        ];
+        let debug = format!("{server:?}");
+        // Counts, so the output says something.
+        assert!(debug.contains("pools: 1"), "{debug}");
+        assert!(debug.contains("grants: 1"), "{debug}");
+        assert!(debug.contains("sessions: 1"), "{debug}");
+        printed.push(debug);
+        printed.push(format!("{server:#?}"));
+        for output in &printed {
+            for form in &forbidden {
+                assert!(
+                    !output.contains(form.as_str()),
+                    "{output:?} contains {form:?}"
                 );
             }
         }

@@ -38,6 +38,38 @@ fn unknown_operations_and_missing_targets_are_clean_400s() {
 }
 
 #[test]
+fn an_unknown_operation_is_refused_before_its_body_is_read() {
+    let server = ReferenceServer::new();
+    let mut oversized = br#"{"AccessToken": ""}"#.to_vec();
+    oversized.resize(softtoken::reference_server::wire::MAX_BODY_BYTES + 1, b' ');
+    // Names with the right prefix that the server does not implement, or misspells.
+    let targets = [
+        op("DeleteEverything"),
+        op("getuser"),
+        op("GetUser "),
+        op(""),
+        format!(" {}", op("GetUser")),
+    ];
+    for target in &targets {
+        for body in [&b"{bad"[..], b"", b"[]", b"\xff\xfe", &oversized] {
+            let response = call(&server, Some(target), body);
+            assert_eq!(response.status, 400, "{target:?}");
+            assert_eq!(
+                error_type(&response),
+                "UnknownOperationException",
+                "{target:?} with a {}-byte body",
+                body.len()
+            );
+        }
+    }
+    // The same bodies to a known operation are read: SerializationException.
+    for body in [&b"{bad"[..], &oversized] {
+        let response = call(&server, Some(&op("GetUser")), body);
+        assert_eq!(error_type(&response), "SerializationException");
+    }
+}
+
+#[test]
 fn malformed_and_mistyped_bodies_are_serialization_errors() {
     let server = ReferenceServer::new();
     for body in [&b"{bad"[..], b"", b"[]", b"\"text\"", b"null", b"\xff\xfe"] {

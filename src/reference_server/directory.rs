@@ -2,8 +2,9 @@
 //! issued access tokens — kept by the reference server itself. The crate's lifecycle never
 //! sees any of it except through [`TokenDirectory`], its access-token resolver.
 
+use core::fmt;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 
 use crate::identity::{AccessToken, UserId};
 use crate::pool::{MfaMode, PoolConfig};
@@ -51,8 +52,8 @@ impl AppClient {
     }
 }
 
-/// A user: name, `sub`, password and status.
-#[derive(Clone, Debug)]
+/// A user: name, `sub`, password and status. Its `Debug` leaves the password out.
+#[derive(Clone)]
 pub(crate) struct User {
     pub(crate) username: String,
     pub(crate) sub: String,
@@ -60,6 +61,29 @@ pub(crate) struct User {
     pub(crate) permanent_password: bool,
     pub(crate) created_at: UnixTime,
     pub(crate) modified_at: UnixTime,
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("username", &self.username)
+            .field("sub", &self.sub)
+            .field(
+                "password",
+                &format_args!(
+                    "{}",
+                    if self.password.is_some() {
+                        "<redacted>"
+                    } else {
+                        "None"
+                    }
+                ),
+            )
+            .field("permanent_password", &self.permanent_password)
+            .field("created_at", &self.created_at)
+            .field("modified_at", &self.modified_at)
+            .finish()
+    }
 }
 
 impl User {
@@ -81,8 +105,9 @@ pub(crate) struct TokenGrant {
     pub(crate) expires_at: UnixTime,
 }
 
-/// The server's directory of pools, clients and users.
-#[derive(Debug, Default)]
+/// The server's directory of pools, clients and users. Its `Debug` prints counts only: the
+/// users' passwords and the live sessions (the keys of `session_clients`) stay out.
+#[derive(Default)]
 pub(crate) struct Directory {
     pub(crate) pools: HashMap<String, UserPool>,
     pub(crate) clients: HashMap<String, AppClient>,
@@ -93,10 +118,60 @@ pub(crate) struct Directory {
     pub(crate) subjects: HashMap<String, String>,
 }
 
-/// Issued access tokens.
-#[derive(Clone, Debug, Default)]
+impl fmt::Debug for Directory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Directory")
+            .field("pools", &self.pools.len())
+            .field("clients", &self.clients.len())
+            .field(
+                "users",
+                &self
+                    .pools
+                    .values()
+                    .map(|pool| pool.users.len())
+                    .sum::<usize>(),
+            )
+            .field("sessions", &self.session_clients.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Issued access tokens (the map's keys). Its `Debug` prints how many, never a token.
+#[derive(Clone, Default)]
 pub(crate) struct TokenDirectory {
     grants: Arc<Mutex<HashMap<String, TokenGrant>>>,
+}
+
+impl fmt::Debug for TokenDirectory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = f.debug_struct("TokenDirectory");
+        match try_lock(&self.grants) {
+            Some(grants) => out.field("grants", &grants.len()),
+            None => out.field("grants", &format_args!("<locked>")),
+        };
+        out.finish()
+    }
+}
+
+/// The `Debug` of a locked value, without waiting: formatting while the same thread holds
+/// the lock prints `<locked>` instead of deadlocking.
+pub(crate) struct Locked<'a, T>(pub(crate) &'a Mutex<T>);
+
+impl<T: fmt::Debug> fmt::Debug for Locked<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match try_lock(self.0) {
+            Some(value) => value.fmt(f),
+            None => f.write_str("<locked>"),
+        }
+    }
+}
+
+fn try_lock<T>(mutex: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
+    match mutex.try_lock() {
+        Ok(guard) => Some(guard),
+        Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

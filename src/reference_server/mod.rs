@@ -39,7 +39,9 @@
 //! Every member has a bound, checked before anything is looked up or stored; a value outside
 //! it is refused with `InvalidParameterException` "1 validation error detected: Value at
 //! 'member' failed to satisfy constraint: Member must have length less than or equal to N"
-//! (or "greater than or equal to N"). Lengths count characters (Unicode scalar values).
+//! (or "greater than or equal to N"; for `ExplicitAuthFlows`, "… Member must satisfy
+//! constraint: [Member must satisfy enum value set: [ADMIN_NO_SRP_AUTH, …]]"). Lengths
+//! count characters (Unicode scalar values).
 //!
 //! | member | bound | where it is checked |
 //! |---|---|---|
@@ -50,12 +52,15 @@
 //! | `ClientId` | 1..=128 | the server ([`CLIENT_ID_CHARS`]) |
 //! | `Username` | 1..=128 | the crate ([`MAX_USERNAME_CHARS`](crate::api::MAX_USERNAME_CHARS)), every operation that names a user |
 //! | `Password`, `TemporaryPassword` | at most 256 | the server ([`PASSWORD_CHARS`]) |
-//! | `AccessToken` | 1..=8192 (our bound: Cognito documents none) | the server ([`ACCESS_TOKEN_CHARS`]); the crate refuses an empty one |
+//! | `AccessToken` | 1..=8192 (our bound: Cognito documents none) | the crate ([`AccessToken::parse`](crate::AccessToken::parse), [`ACCESS_TOKEN_CHARS`]) |
 //! | `Session` | 20..=2048 | the crate ([`SessionId`]) |
 //! | `UserCode`, `SOFTWARE_TOKEN_MFA_CODE` | ASCII digits, 6..=8 by form, and exactly the token's digit count (6 in these pools) | the crate |
 //! | `FriendlyDeviceName` | at most 131072 | the crate ([`MAX_FRIENDLY_DEVICE_NAME_CHARS`](crate::api::MAX_FRIENDLY_DEVICE_NAME_CHARS)) |
 //! | `AuthSessionValidity` | 3..=15 (minutes) | the server |
-//! | `AuthParameters`, `ChallengeResponses` values | the body limit | — |
+//! | `ExplicitAuthFlows` | each one of Cognito's nine values ([`EXPLICIT_AUTH_FLOWS`]), duplicates dropped, so at most nine are stored | the server |
+//! | `AuthParameters.USERNAME`, `ChallengeResponses.USERNAME` | 1..=128, as `Username` | the crate ([`MAX_USERNAME_CHARS`](crate::api::MAX_USERNAME_CHARS)), before the client is looked up |
+//! | `AuthParameters.PASSWORD` | at most 256, as `Password` | the server ([`PASSWORD_CHARS`]), before the client is looked up |
+//! | other `AuthParameters`, `ChallengeResponses` entries | the body limit; ignored, never stored | — |
 //!
 //! **The body limit.** A request body over [`MAX_BODY_BYTES`] is
 //! answered HTTP 400 `{"__type": "SerializationException", "message": "The request body is
@@ -64,8 +69,11 @@
 //! `Content-Type`, `x-amzn-RequestId` and `x-amzn-ErrorType` headers. With a `Content-Length`
 //! over the limit the answer is sent before any of the body is read; a body without one
 //! (chunked) is read until it passes the limit and no further. The rest is never read, and
-//! the connection is closed after the answer. An unknown `X-Amz-Target` is refused first, as
-//! `UnknownOperationException`, without reading the body.
+//! the connection is closed after the answer. An `X-Amz-Target` that is not
+//! `AWSCognitoIdentityProviderService.` and the exact name of an operation listed above is
+//! refused first, as `UnknownOperationException`, from the header alone: whatever the body
+//! (malformed, or over the limit), none of it is read, and over HTTP the connection is
+//! closed after the answer.
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
@@ -97,10 +105,10 @@ use crate::store::{
 use crate::time::UnixTime;
 use directory::{Directory, TokenDirectory};
 pub use operations::{
-    ACCESS_TOKEN_CHARS, CLIENT_ID_CHARS, CLIENT_NAME_CHARS, PASSWORD_CHARS, POOL_NAME_CHARS,
-    USER_POOL_ID_CHARS,
+    ACCESS_TOKEN_CHARS, CLIENT_ID_CHARS, CLIENT_NAME_CHARS, EXPLICIT_AUTH_FLOWS, PASSWORD_CHARS,
+    POOL_NAME_CHARS, USER_POOL_ID_CHARS,
 };
-use wire::{CONTENT_TYPE, MAX_BODY_BYTES, Refusal, WireResponse};
+use wire::{CONTENT_TYPE, MAX_BODY_BYTES, Operation, Refusal, WireResponse};
 
 /// Where the server keeps token records and sessions.
 #[derive(Clone, Debug)]
@@ -192,11 +200,29 @@ pub struct Census {
 }
 
 /// The server's state: the crate's store and the server's own directory.
-#[derive(Debug, Default)]
+///
+/// Its `Debug` prints the store's kind and how many pools, clients, users, live sessions and
+/// issued access tokens it holds, never a password, an access token or a session.
+#[derive(Default)]
 pub struct ReferenceServer {
     store: ServerStore,
     directory: Mutex<Directory>,
     tokens: TokenDirectory,
+}
+
+impl core::fmt::Debug for ReferenceServer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let store = match self.store {
+            ServerStore::Memory(_) => "Memory",
+            #[cfg(feature = "postgres")]
+            ServerStore::Postgres(_) => "Postgres",
+        };
+        f.debug_struct("ReferenceServer")
+            .field("store", &format_args!("{store}"))
+            .field("directory", &directory::Locked(&self.directory))
+            .field("tokens", &self.tokens)
+            .finish()
+    }
 }
 
 impl ReferenceServer {
@@ -287,25 +313,29 @@ impl ReferenceServer {
         }
         let body = wire::parse_body(body)?;
         match operation {
-            "CreateUserPool" => self.create_user_pool(&body, now, rng),
-            "CreateUserPoolClient" => self.create_user_pool_client(&body, rng),
-            "SetUserPoolMfaConfig" => self.set_user_pool_mfa_config(&body),
-            "GetUserPoolMfaConfig" => self.get_user_pool_mfa_config(&body),
-            "AdminCreateUser" => self.admin_create_user(&body, now, rng),
-            "AdminSetUserPassword" => self.admin_set_user_password(&body, now),
-            "InitiateAuth" => self.initiate_auth(&body, now, rng).await,
-            "RespondToAuthChallenge" => self.respond_to_auth_challenge(&body, now, rng).await,
-            "AssociateSoftwareToken" => self.associate_software_token(&body, now, rng).await,
-            "VerifySoftwareToken" => self.verify_software_token(&body, now, rng).await,
-            "SetUserMFAPreference" => self.set_user_mfa_preference(&body, now).await,
-            "AdminSetUserMFAPreference" => self.admin_set_user_mfa_preference(&body, now).await,
-            "GetUser" => self.get_user(&body, now).await,
-            "AdminGetUser" => self.admin_get_user(&body, now).await,
-            "AdminDeleteSoftwareToken" => self.admin_delete_software_token(&body, now).await,
-            _ => Err(Refusal::new(
-                "UnknownOperationException",
-                format!("Unknown operation {operation}"),
-            )),
+            Operation::CreateUserPool => self.create_user_pool(&body, now, rng),
+            Operation::CreateUserPoolClient => self.create_user_pool_client(&body, rng),
+            Operation::SetUserPoolMfaConfig => self.set_user_pool_mfa_config(&body),
+            Operation::GetUserPoolMfaConfig => self.get_user_pool_mfa_config(&body),
+            Operation::AdminCreateUser => self.admin_create_user(&body, now, rng),
+            Operation::AdminSetUserPassword => self.admin_set_user_password(&body, now),
+            Operation::InitiateAuth => self.initiate_auth(&body, now, rng).await,
+            Operation::RespondToAuthChallenge => {
+                self.respond_to_auth_challenge(&body, now, rng).await
+            }
+            Operation::AssociateSoftwareToken => {
+                self.associate_software_token(&body, now, rng).await
+            }
+            Operation::VerifySoftwareToken => self.verify_software_token(&body, now, rng).await,
+            Operation::SetUserMfaPreference => self.set_user_mfa_preference(&body, now).await,
+            Operation::AdminSetUserMfaPreference => {
+                self.admin_set_user_mfa_preference(&body, now).await
+            }
+            Operation::GetUser => self.get_user(&body, now).await,
+            Operation::AdminGetUser => self.admin_get_user(&body, now).await,
+            Operation::AdminDeleteSoftwareToken => {
+                self.admin_delete_software_token(&body, now).await
+            }
         }
     }
 }

@@ -20,7 +20,7 @@ use crate::api::{
     RespondToMfaSetupRequest, RespondToSoftwareTokenMfaRequest, SetUserMfaPreferenceRequest,
     VerifySoftwareTokenRequest,
 };
-use crate::identity::{Principal, SessionId, UserId};
+use crate::identity::{AccessToken, Principal, SessionId, UserId};
 use crate::lifecycle::MfaView;
 use crate::pool::MfaMode;
 use crate::service::AsyncService;
@@ -41,7 +41,8 @@ pub const CLIENT_ID_CHARS: (usize, usize) = (1, 128);
 /// `Password` and `TemporaryPassword`: at most 256 characters.
 pub const PASSWORD_CHARS: (usize, usize) = (0, 256);
 /// `AccessToken`: 1 to [`AccessToken::MAX_LEN`](crate::AccessToken::MAX_LEN) characters, the
-/// crate's own bound (Cognito documents none).
+/// crate's own bound (Cognito documents none), checked by
+/// [`AccessToken::parse`](crate::AccessToken::parse) for every operation that takes one.
 pub const ACCESS_TOKEN_CHARS: (usize, usize) = (1, crate::AccessToken::MAX_LEN);
 
 type PoolService<'a> = AsyncService<ServerStore, ServerStore, RequestResolver<'a>>;
@@ -83,6 +84,40 @@ fn random_text<G: CryptoRng + ?Sized>(rng: &mut G, len: usize) -> String {
                 .map_or('0', |c| char::from(*c))
         })
         .collect()
+}
+
+/// Cognito's `ExplicitAuthFlowsType` values, in the order its validation message lists them.
+pub const EXPLICIT_AUTH_FLOWS: [&str; 9] = [
+    "ADMIN_NO_SRP_AUTH",
+    "CUSTOM_AUTH_FLOW_ONLY",
+    "USER_PASSWORD_AUTH",
+    "ALLOW_ADMIN_USER_PASSWORD_AUTH",
+    "ALLOW_CUSTOM_AUTH",
+    "ALLOW_USER_PASSWORD_AUTH",
+    "ALLOW_USER_SRP_AUTH",
+    "ALLOW_REFRESH_TOKEN_AUTH",
+    "ALLOW_USER_AUTH",
+];
+
+/// `ExplicitAuthFlows` validated against [`EXPLICIT_AUTH_FLOWS`], duplicates dropped (the
+/// first kept), so a stored list has at most nine entries of Cognito's spelling; any other
+/// value refuses the whole list with Cognito's enum constraint (the value is not echoed).
+fn explicit_auth_flows(flows: &[String]) -> Result<Vec<String>, Refusal> {
+    let mut valid: Vec<String> = Vec::with_capacity(EXPLICIT_AUTH_FLOWS.len());
+    for flow in flows {
+        if !EXPLICIT_AUTH_FLOWS.contains(&flow.as_str()) {
+            return Err(Refusal::invalid_parameter(format!(
+                "1 validation error detected: Value at 'explicitAuthFlows' failed to satisfy \
+                 constraint: Member must satisfy constraint: [Member must satisfy enum value \
+                 set: [{}]]",
+                EXPLICIT_AUTH_FLOWS.join(", ")
+            )));
+        }
+        if !valid.contains(flow) {
+            valid.push(flow.clone());
+        }
+    }
+    Ok(valid)
 }
 
 fn mfa_mode(text: &str) -> Result<MfaMode, Refusal> {
@@ -486,6 +521,8 @@ impl ReferenceServer {
         let request: CreateUserPoolClient = read(body)?;
         check_length("UserPoolId", &request.user_pool_id, USER_POOL_ID_CHARS)?;
         check_length("ClientName", &request.client_name, CLIENT_NAME_CHARS)?;
+        let explicit_auth_flows =
+            explicit_auth_flows(request.explicit_auth_flows.as_deref().unwrap_or_default())?;
         let validity = match request.auth_session_validity {
             None => 3,
             Some(minutes @ 3..=15) => u8::try_from(minutes).unwrap_or(3),
@@ -501,7 +538,7 @@ impl ReferenceServer {
             id: random_text(rng, 26),
             pool_id: request.user_pool_id,
             name: request.client_name,
-            explicit_auth_flows: request.explicit_auth_flows.unwrap_or_default(),
+            explicit_auth_flows,
             auth_session_validity_minutes: validity,
         };
         let response = WireResponse::ok(&CreateUserPoolClientResponse {
@@ -647,6 +684,16 @@ impl ReferenceServer {
     ) -> Result<WireResponse, Refusal> {
         let request: InitiateAuth = read(body)?;
         check_length("ClientId", &request.client_id, CLIENT_ID_CHARS)?;
+        // The parameters' bounds before anything is looked up. Other AuthParameters entries
+        // are ignored, never stored.
+        if let Some(parameters) = &request.auth_parameters {
+            if let Some(username) = &parameters.username {
+                check_username(username)?;
+            }
+            if let Some(password) = &parameters.password {
+                check_length("Password", password, PASSWORD_CHARS)?;
+            }
+        }
         let client = self.client(&request.client_id)?;
         if request.auth_flow != "USER_PASSWORD_AUTH" {
             return Err(Refusal::invalid_parameter(format!(
@@ -704,6 +751,15 @@ impl ReferenceServer {
     ) -> Result<WireResponse, Refusal> {
         let envelope: RespondToAuthChallenge = read(body)?;
         check_length("ClientId", &envelope.client_id, CLIENT_ID_CHARS)?;
+        // USERNAME's bound before anything is looked up (the code and the session are the
+        // crate's to check). Other ChallengeResponses entries are ignored, never stored.
+        if let Some(username) = envelope
+            .challenge_responses
+            .as_ref()
+            .and_then(|responses| responses.username.as_ref())
+        {
+            check_username(username)?;
+        }
         let client = self.client(&envelope.client_id)?;
         let responses = envelope
             .challenge_responses
@@ -793,9 +849,8 @@ impl ReferenceServer {
         session: &Option<String>,
         now: UnixTime,
     ) -> Result<(PoolService<'_>, Option<String>), Refusal> {
-        if let Some(token) = access_token {
-            check_length("AccessToken", token, ACCESS_TOKEN_CHARS)?;
-        }
+        // `Principal::from_request` checks the access token's bounds (`AccessToken::parse`) and
+        // the session's (`SessionId::parse`) before anything is looked up.
         let principal = Principal::from_request(access_token.as_deref(), session.as_deref())?;
         let (pool, validity) = self.principal_pool(&principal, now).await?;
         let client = match &principal {
@@ -814,10 +869,11 @@ impl ReferenceServer {
 
     /// The pool and user name an access token belongs to.
     fn token_user(&self, token: &str, now: UnixTime) -> Result<(UserPool, String), Refusal> {
-        check_length("AccessToken", token, ACCESS_TOKEN_CHARS)?;
+        // The crate's bound ([`ACCESS_TOKEN_CHARS`]), before the lookup.
+        let token = AccessToken::parse(token)?;
         let grant = self
             .tokens
-            .lookup(token, now)
+            .lookup(token.expose(), now)
             .ok_or(crate::Error::InvalidAccessToken)?;
         Ok((self.pool(&grant.pool_id)?, grant.username))
     }

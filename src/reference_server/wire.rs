@@ -19,7 +19,11 @@ pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// An HTTP response: status and JSON body.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Its `Debug` prints an error's body (an exception and a message, which carry no
+/// credential) but only the length of a success's body, which may carry a secret code, a
+/// session or access tokens.
+#[derive(Clone, PartialEq, Eq)]
 pub struct WireResponse {
     /// 200, 400, or 500 for `InternalErrorException`.
     pub status: u16,
@@ -27,6 +31,21 @@ pub struct WireResponse {
     pub body: String,
     /// For an error, its exception name (also `__type` in the body).
     pub exception: Option<&'static str>,
+}
+
+impl core::fmt::Debug for WireResponse {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut out = f.debug_struct("WireResponse");
+        out.field("status", &self.status);
+        match self.exception {
+            Some(_) => out.field("body", &self.body),
+            None => out.field(
+                "body",
+                &format_args!("<redacted, {} bytes>", self.body.len()),
+            ),
+        };
+        out.field("exception", &self.exception).finish()
+    }
 }
 
 impl WireResponse {
@@ -111,10 +130,78 @@ impl From<Error> for Refusal {
     }
 }
 
-/// The operation an `X-Amz-Target` names, or `UnknownOperationException`.
-pub(crate) fn operation(target: Option<&str>) -> Result<&str, Refusal> {
-    target
-        .and_then(|target| target.strip_prefix(TARGET_PREFIX))
+/// An operation this server implements, as its `X-Amz-Target` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Operation {
+    CreateUserPool,
+    CreateUserPoolClient,
+    SetUserPoolMfaConfig,
+    GetUserPoolMfaConfig,
+    AdminCreateUser,
+    AdminSetUserPassword,
+    InitiateAuth,
+    RespondToAuthChallenge,
+    AssociateSoftwareToken,
+    VerifySoftwareToken,
+    SetUserMfaPreference,
+    AdminSetUserMfaPreference,
+    GetUser,
+    AdminGetUser,
+    AdminDeleteSoftwareToken,
+}
+
+impl Operation {
+    /// Every operation, in the order the module documentation lists them.
+    const ALL: [Operation; 15] = [
+        Operation::CreateUserPool,
+        Operation::CreateUserPoolClient,
+        Operation::SetUserPoolMfaConfig,
+        Operation::GetUserPoolMfaConfig,
+        Operation::AdminCreateUser,
+        Operation::AdminSetUserPassword,
+        Operation::InitiateAuth,
+        Operation::RespondToAuthChallenge,
+        Operation::AssociateSoftwareToken,
+        Operation::VerifySoftwareToken,
+        Operation::SetUserMfaPreference,
+        Operation::AdminSetUserMfaPreference,
+        Operation::GetUser,
+        Operation::AdminGetUser,
+        Operation::AdminDeleteSoftwareToken,
+    ];
+
+    /// The operation's name after [`TARGET_PREFIX`], exactly as Cognito spells it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Operation::CreateUserPool => "CreateUserPool",
+            Operation::CreateUserPoolClient => "CreateUserPoolClient",
+            Operation::SetUserPoolMfaConfig => "SetUserPoolMfaConfig",
+            Operation::GetUserPoolMfaConfig => "GetUserPoolMfaConfig",
+            Operation::AdminCreateUser => "AdminCreateUser",
+            Operation::AdminSetUserPassword => "AdminSetUserPassword",
+            Operation::InitiateAuth => "InitiateAuth",
+            Operation::RespondToAuthChallenge => "RespondToAuthChallenge",
+            Operation::AssociateSoftwareToken => "AssociateSoftwareToken",
+            Operation::VerifySoftwareToken => "VerifySoftwareToken",
+            Operation::SetUserMfaPreference => "SetUserMFAPreference",
+            Operation::AdminSetUserMfaPreference => "AdminSetUserMFAPreference",
+            Operation::GetUser => "GetUser",
+            Operation::AdminGetUser => "AdminGetUser",
+            Operation::AdminDeleteSoftwareToken => "AdminDeleteSoftwareToken",
+        }
+    }
+}
+
+/// The operation an `X-Amz-Target` names: [`TARGET_PREFIX`] and the exact name of an
+/// operation this server implements. Anything else — no target, another prefix, a name
+/// this server does not implement, a name in the wrong case — is
+/// `UnknownOperationException`, decided from the header alone, before any of the body is
+/// read. The message does not echo the target.
+pub(crate) fn operation(target: Option<&str>) -> Result<Operation, Refusal> {
+    let name = target.and_then(|target| target.strip_prefix(TARGET_PREFIX));
+    Operation::ALL
+        .into_iter()
+        .find(|operation| name == Some(operation.name()))
         .ok_or_else(|| {
             Refusal::new(
                 "UnknownOperationException",

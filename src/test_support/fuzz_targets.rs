@@ -1096,15 +1096,22 @@ mod server {
                 response.exception == Some("InternalErrorException")
             );
         }
-        if body.len() > MAX_BODY_BYTES {
-            let expected = if target.is_some_and(|target| target.starts_with(TARGET_PREFIX)) {
-                "SerializationException"
-            } else {
-                "UnknownOperationException"
-            };
+        // Only the prefix and the exact name of an implemented operation is an operation;
+        // anything else is refused from the header alone, whatever the body (malformed, or
+        // over the limit).
+        let known = target
+            .and_then(|target| target.strip_prefix(TARGET_PREFIX))
+            .is_some_and(|name| OPERATIONS.contains(&name));
+        if !known {
             assert_eq!(
                 response.exception,
-                Some(expected),
+                Some("UnknownOperationException"),
+                "an unknown operation was not refused first"
+            );
+        } else if body.len() > MAX_BODY_BYTES {
+            assert_eq!(
+                response.exception,
+                Some("SerializationException"),
                 "an over-long body was read"
             );
         }
@@ -1135,8 +1142,10 @@ mod server {
     /// and `$k` stand for the pool id, the client id, alice's and bob's access tokens, the
     /// last access token and session issued, and the current code of the last secret issued.
     /// Every response has status 200, 400 or 500 and a JSON object body; every error has
-    /// `__type` (its exception) and a `message`; a body over `MAX_BODY_BYTES` is refused
-    /// unread; an answer is bounded by its request; no response repeats an issued secret.
+    /// `__type` (its exception) and a `message`; a target that is not the prefix and an
+    /// implemented operation's exact name is `UnknownOperationException` whatever the body;
+    /// a body over `MAX_BODY_BYTES` is refused unread; an answer is bounded by its request;
+    /// no response repeats an issued secret.
     pub fn server_handler(data: &[u8]) {
         let mut seeded = seeded();
         for piece in data.split(|byte| *byte == 0xFF).take(MAX_REQUESTS) {
