@@ -31,6 +31,26 @@
 //! is checked), because a pool may change its digit count; and associating when no verified
 //! token remains restarts the failure count (only a live token's count is kept).
 //!
+//! Store faults: the service runs over a `FaultyStore` wrapping the `MemoryStore` the checks
+//! read. A `Fault` transition makes the first call to one point (`load`, `compare_and_swap`,
+//! `put`, `get`, `consume`) of one later operation fail with `Error`, `Timeout` or `ReplyLost`
+//! (the write happens, the reply is lost); composites aim faults into the answer to a
+//! sign-in (then retry on the same session, at once or a step later) and into each call of
+//! the MFA_SETUP enrolment. The model (`model::Calls`) predicts whether the operation reaches
+//! that point at all and, from DESIGN.md's order of effects — Associate consumes its session,
+//! then writes the record, then issues the next session; a code check writes the record
+//! (burning the step or counting the failure), then consumes its session, then issues the
+//! next — which effects persist: every write before the faulted call, the faulted write too
+//! when its reply was lost, nothing after it; the answer is then the store error
+//! (`InternalErrorException`, `Error::Store`), never an acceptance. Reads: the session is read
+//! first, the record before anything that depends on it; how many loads an operation makes
+//! is not modelled (a fault takes the first one). Where DESIGN.md does not say whether an
+//! operation reads the record at all (SetUserMFAPreference without settings, a sign-in in a
+//! pool whose MFA is off) a `load` fault is dropped, not guessed at. A secret or session
+//! stored under a lost reply is recovered (the secret from the store through the capturing
+//! sealer, the session from the service's RNG) and modelled as what it is: state only a
+//! client that lost the reply knows. Everything after a fault is compared as before.
+//!
 //! 2,000 sequences of 1 to 40 steps by default (seed fixed, so every run checks the same ones);
 //! `PROPTEST_CASES=20000 cargo test --release --all-features --test state_machine` for a long
 //! run. Failures shrink and are kept in `tests/state_machine.proptest-regressions`.
@@ -49,8 +69,11 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Debug;
 
-use common::{MemoryService, Resolver, resolve};
-use model::{Acceptance, Caller, Challenge, Lockout, Mode, Model, Pool, Purpose, Refusal};
+use common::{Resolver, resolve};
+use model::{
+    Acceptance, Caller, Calls, Challenge, FaultKind, Lockout, Mode, Model, Point, Pool, Purpose,
+    Refusal,
+};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, RngSeed, TestRunner};
 use proptest_state_machine::{ReferenceStateMachine, StateMachineTest};
@@ -61,6 +84,7 @@ use softtoken::api::{
     RespondToMfaSetupRequest, RespondToSoftwareTokenMfaRequest, SetUserMfaPreferenceRequest,
     VerifySoftwareTokenRequest, VerifyStatus,
 };
+use softtoken::store::faults::{self, FaultPoint, FaultyStore};
 use softtoken::store::{SessionPurpose, SessionRecord, SessionStore};
 use softtoken::{
     Error, EventKind, LockoutPolicy, LockoutState, MemoryStore, MfaMode, MfaView, PoolConfig,
@@ -70,6 +94,14 @@ use softtoken::{
 use zeroize::Zeroizing;
 
 const USERS: [&str; 3] = ["alice", "bob", "carol"];
+
+/// The service under test: over a fault-injecting wrapper of the `MemoryStore` the checks read.
+type FaultService = Service<FaultyStore<MemoryStore>, FaultyStore<MemoryStore>, Resolver>;
+
+/// ChaCha words one `SessionId::generate` draws (48 random bytes): a session whose `put`
+/// took effect but whose reply was lost is recovered from the service's RNG this way, and
+/// `check_state` then finds it in the store with the model's user, purpose and expiry.
+const SESSION_WORDS: u128 = 12;
 
 /// The start of a step (56666667 × 30); each sequence starts a few seconds into it.
 const BASE: u64 = 1_700_000_010;
@@ -256,6 +288,42 @@ enum Transition {
         count: u8,
         at_verify: bool,
     },
+    /// The first store call to `point` of one operation fails with `kind`: the operation
+    /// after `skip` more (counting the operations inside composites, so faults also land in
+    /// the middle of an enrolment or a sign-in). Cleared after that operation, fired or not.
+    Fault {
+        point: Point,
+        kind: FaultKind,
+        skip: u8,
+    },
+    /// Begin a sign-in and answer it with this code under a fault (`Fault` with `skip` 1
+    /// before `SignIn`), then maybe retry on the same session, as a client does after an
+    /// error.
+    FaultedSignIn {
+        user: usize,
+        code: CodePick,
+        point: Point,
+        kind: FaultKind,
+        retry: Retry,
+    },
+    /// The MFA_SETUP enrolment with its `skip`-th operation (1: Associate, 2: Verify,
+    /// 3: RespondToAuthChallenge) under a fault.
+    FaultedEnrol {
+        user: usize,
+        point: Point,
+        kind: FaultKind,
+        skip: u8,
+    },
+}
+
+/// A retry after a faulted answer to SOFTWARE_TOKEN_MFA.
+#[derive(Clone, Debug)]
+enum Retry {
+    No,
+    /// The same code pick on the same session, at once.
+    AtOnce,
+    /// The same code pick on the same session after the clock moved.
+    After(Advance),
 }
 
 fn user() -> impl Strategy<Value = usize> {
@@ -345,8 +413,74 @@ fn pool_pick() -> impl Strategy<Value = usize> {
     prop_oneof![4 => Just(0usize), 4 => Just(1usize), 1 => Just(2usize), 1 => Just(3usize), 1 => Just(4usize)]
 }
 
+fn point() -> impl Strategy<Value = Point> {
+    prop::sample::select(Point::ALL.to_vec())
+}
+
+fn fault_kind() -> impl Strategy<Value = FaultKind> {
+    prop::sample::select(vec![
+        FaultKind::Error,
+        FaultKind::Timeout,
+        FaultKind::ReplyLost,
+    ])
+}
+
+fn fault() -> impl Strategy<Value = Transition> {
+    (
+        point(),
+        fault_kind(),
+        prop_oneof![6 => Just(0u8), 2 => Just(1u8), 1 => Just(2u8), 1 => Just(3u8)],
+    )
+        .prop_map(|(point, kind, skip)| Transition::Fault { point, kind, skip })
+}
+
+fn faulted_sign_in() -> impl Strategy<Value = Transition> {
+    (
+        user(),
+        sign_in_code_pick(),
+        // The calls an answer makes (`put` is none of them: it stays armed, unreached).
+        prop_oneof![
+            1 => Just(Point::Get),
+            1 => Just(Point::Load),
+            3 => Just(Point::CompareAndSwap),
+            3 => Just(Point::Consume),
+            1 => Just(Point::Put),
+        ],
+        fault_kind(),
+        prop_oneof![
+            1 => Just(Retry::No),
+            2 => Just(Retry::AtOnce),
+            2 => (0u64..30).prop_map(|second| Retry::After(Advance::NextStep(second))),
+            1 => advance().prop_map(Retry::After),
+        ],
+    )
+        .prop_map(
+            |(user, code, point, kind, retry)| Transition::FaultedSignIn {
+                user,
+                code,
+                point,
+                kind,
+                retry,
+            },
+        )
+}
+
+fn faulted_enrol() -> impl Strategy<Value = Transition> {
+    (user(), point(), fault_kind(), 1u8..=3).prop_map(|(user, point, kind, skip)| {
+        Transition::FaultedEnrol {
+            user,
+            point,
+            kind,
+            skip,
+        }
+    })
+}
+
 fn transition() -> impl Strategy<Value = Transition> {
     prop_oneof![
+        14 => fault(),
+        5 => faulted_sign_in(),
+        3 => faulted_enrol(),
         8 => caller_pick().prop_map(Transition::Associate),
         14 => (caller_pick(), code_pick(), name_pick())
             .prop_map(|(caller, code, name)| Transition::Verify(caller, code, name)),
@@ -444,8 +578,13 @@ impl SecretSealer for Capture {
 }
 
 struct Sut {
+    /// The store the checks read (never faulted).
     store: MemoryStore,
-    service: MemoryService,
+    /// The same store behind the fault injector the service runs over.
+    faulty: FaultyStore<MemoryStore>,
+    service: FaultService,
+    /// The fault armed by `Transition::Fault`: point, kind, operations still to skip.
+    armed: Option<(Point, FaultKind, u8)>,
     model: Model,
     rng: ChaCha20Rng,
     /// splitmix64 state for the test's own choices.
@@ -459,6 +598,8 @@ struct Sut {
     verified_ok: Vec<Vec<Vec<u8>>>,
     /// Every session value ever issued (swept ones must be gone from the store).
     issued: Vec<String>,
+    /// SOFTWARE_TOKEN_MFA sessions whose step a faulted call burned.
+    burned_sessions: Vec<String>,
     /// What the current transition is, for failure messages.
     context: String,
 }
@@ -506,6 +647,24 @@ fn model_pool(setup: &Setup, pick: usize) -> Pool {
     }
 }
 
+fn real_point(point: Point) -> FaultPoint {
+    match point {
+        Point::Load => FaultPoint::Load,
+        Point::CompareAndSwap => FaultPoint::CompareAndSwap,
+        Point::Put => FaultPoint::Put,
+        Point::Get => FaultPoint::Get,
+        Point::Consume => FaultPoint::Consume,
+    }
+}
+
+fn real_kind(kind: FaultKind) -> faults::FaultKind {
+    match kind {
+        FaultKind::Error => faults::FaultKind::Error,
+        FaultKind::Timeout => faults::FaultKind::Timeout,
+        FaultKind::ReplyLost => faults::FaultKind::ReplyLost,
+    }
+}
+
 fn token(user: usize) -> String {
     format!("token-{}", USERS[user])
 }
@@ -538,14 +697,17 @@ fn effective_failures(state: &LockoutState, lockout: &Lockout, now: u64) -> u32 
 impl Sut {
     fn new(setup: &Setup) -> Sut {
         let store = MemoryStore::new();
+        let faulty = FaultyStore::new(store.clone());
         Sut {
             service: Service::new(
-                store.clone(),
-                store.clone(),
+                faulty.clone(),
+                faulty.clone(),
                 resolve as Resolver,
                 real_pool(setup, setup.pool),
             ),
             store,
+            faulty,
+            armed: None,
             model: Model::new(model_pool(setup, setup.pool), USERS.len()),
             rng: ChaCha20Rng::seed_from_u64(setup.seed),
             noise: setup.seed ^ 0x9e37_79b9_7f4a_7c15,
@@ -554,6 +716,7 @@ impl Sut {
             used_sessions: HashSet::new(),
             verified_ok: vec![Vec::new(); USERS.len()],
             issued: Vec::new(),
+            burned_sessions: Vec::new(),
             context: String::new(),
         }
     }
@@ -564,6 +727,152 @@ impl Sut {
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
+    }
+
+    // --- store faults ---
+
+    /// The fault for the operation about to run, planted in the wrapper, or none.
+    /// `load_defined` says whether DESIGN.md fixes that this operation reads the record
+    /// (`load`) at all; where it does not, a `load` fault is dropped rather than guessed at.
+    fn arm(&mut self, load_defined: bool) -> Calls {
+        match self.armed {
+            Some((point, kind, 0)) => {
+                self.armed = None;
+                if point == Point::Load && !load_defined {
+                    tally("fault dropped: implementation-defined");
+                    return Calls::none();
+                }
+                self.faulty.fail_nth(real_point(point), 1, real_kind(kind));
+                Calls::failing(point, kind)
+            }
+            Some((point, kind, skip)) => {
+                self.armed = Some((point, kind, skip - 1));
+                Calls::none()
+            }
+            None => Calls::none(),
+        }
+    }
+
+    /// Clears the planted fault (fired or not) and returns the one that fired.
+    fn disarm(&self) -> Option<faults::Fault> {
+        let injected = self.faulty.injected();
+        self.faulty.clear();
+        self.faulty.reset_log();
+        assert!(injected.len() <= 1, "{}: one fault at most", self.context);
+        injected.first().copied()
+    }
+
+    /// The fault fired exactly when the model says the operation reached it, and an operation
+    /// whose store call failed reported the store error, never an acceptance (fail closed).
+    fn check_fault<T: Debug>(
+        &self,
+        operation: &str,
+        calls: &Calls,
+        fired: Option<faults::Fault>,
+        real: &Result<T, Error>,
+    ) {
+        let context = &self.context;
+        assert_eq!(
+            fired.is_some(),
+            calls.fired,
+            "{context}: the fault {:?} fired {fired:?}; the model says reached: {}",
+            calls.armed(),
+            calls.fired
+        );
+        if let (Some(fault), Some((point, kind))) = (fired, calls.armed()) {
+            assert_eq!(
+                (fault.point, fault.kind),
+                (real_point(point), real_kind(kind)),
+                "{context}"
+            );
+            assert!(
+                matches!(real, Err(Error::Store(_))),
+                "{context}: a faulted {operation} answered {real:?}"
+            );
+            tally(format!("{operation}: fault at {} {kind:?}", fault.point));
+            tally(format!("{operation}: fault at {}", fault.point));
+            tally(format!("fault fired: {} {kind:?}", fault.point));
+        } else if let Some((point, _)) = calls.armed() {
+            tally(format!("fault not reached: {point:?}"));
+        }
+    }
+
+    /// The session a `put` stored whose reply was lost: the last one the service's RNG drew.
+    fn lost_session(&self) -> String {
+        let mut shadow = self.rng.clone();
+        shadow.set_word_pos(self.rng.get_word_pos() - SESSION_WORDS);
+        SessionId::generate(&mut shadow).expose().to_owned()
+    }
+
+    /// The session an operation issued: from its reply, or recovered when the reply of the
+    /// `put` was lost.
+    fn issued_session(
+        &self,
+        replied: Option<&SessionId>,
+        fired: Option<faults::Fault>,
+    ) -> Option<String> {
+        match (replied, fired) {
+            (Some(session), _) => Some(session.expose().to_owned()),
+            (
+                None,
+                Some(faults::Fault {
+                    point: FaultPoint::Put,
+                    kind: faults::FaultKind::ReplyLost,
+                }),
+            ) => Some(self.lost_session()),
+            (None, _) => None,
+        }
+    }
+
+    /// Registers a session the model says was stored although the reply was lost.
+    fn register_lost(&mut self, calls: &Calls, value: Option<&String>) {
+        if calls.fired && calls.armed() == Some((Point::Put, FaultKind::ReplyLost)) {
+            let value = value.expect("a recovered session");
+            tally("a session stored, its reply lost");
+            assert!(
+                !self.issued.contains(value),
+                "{}: a session value was issued twice",
+                self.context
+            );
+            self.issued.push(value.clone());
+        }
+    }
+
+    /// A step the model says a faulted operation burned: it counts as accepted (no later
+    /// call may accept it again), though the caller was never told.
+    fn register_burn(&mut self, operation: &str, locked_before: bool) -> Option<Acceptance> {
+        let burn = self.model.burned.take()?;
+        tally(format!("{operation}: a step burned, the reply lost"));
+        assert!(
+            !locked_before,
+            "{}: a code was accepted while locked or disabled",
+            self.context
+        );
+        assert!(
+            self.accepted
+                .insert((burn.user, burn.secret.clone(), burn.step)),
+            "{}: step {} of {}'s token accepted twice",
+            self.context,
+            burn.step,
+            USERS[burn.user]
+        );
+        Some(burn)
+    }
+
+    /// The (verified, pending) secrets of `user`'s stored record.
+    fn stored_secrets(&self, user: usize) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+        let record = self
+            .store
+            .load(&UserId::new(USERS[user]))
+            .unwrap()
+            .map(|(record, _)| record)
+            .unwrap_or_default();
+        let capture = Capture(RefCell::new(Vec::new()));
+        record.encode(&capture).unwrap();
+        let mut secrets = capture.0.into_inner().into_iter();
+        let verified = record.verified().and_then(|_| secrets.next());
+        let pending = record.pending().and_then(|_| secrets.next());
+        (verified, pending)
     }
 
     // --- resolving abstract picks against the model ---
@@ -717,6 +1026,12 @@ impl Sut {
                     refusal.code(),
                     "{context}: the service refused with {error:?}, the model with {refusal:?}"
                 );
+                if *refusal == Refusal::Store {
+                    assert!(
+                        matches!(error, Error::Store(_)),
+                        "{context}: the model expected the store error, the service {error:?}"
+                    );
+                }
                 if let Some(message) = refusal.message() {
                     assert_eq!(
                         error.to_string(),
@@ -812,10 +1127,12 @@ impl Sut {
             access_token,
             session: session.clone(),
         };
+        let mut calls = self.arm(true);
         let outcome =
             self.service
                 .associate_software_token(&request, UnixTime(self.now), &mut self.rng);
-        let (secret, issued) = match &outcome.result {
+        let fired = self.disarm();
+        let (secret, replied) = match &outcome.result {
             Ok(response) => {
                 let code = response.secret_code.expose();
                 assert!(
@@ -831,26 +1148,34 @@ impl Sut {
                 assert_eq!(secret.len(), 32, "{}: 32 secret bytes", self.context);
                 (secret, response.session.clone())
             }
-            Err(_) => (Vec::new(), None),
+            // The reply is lost: if the secret was stored, the model learns it from the store
+            // (a client that lost the reply; "the right code" then models it anyway).
+            Err(_) => (self.stored_secrets(user).1.unwrap_or_default(), None),
         };
-        let expected = self.model.associate(
-            &caller,
-            self.now,
-            &secret,
-            issued.as_ref().map(SessionId::expose),
-        );
+        let issued = self.issued_session(replied.as_ref(), fired);
+        let expected =
+            self.model
+                .associate(&caller, self.now, &secret, issued.as_deref(), &mut calls);
+        self.check_fault("associate", &calls, fired, &outcome.result);
         self.same("associate", &outcome.result, &expected);
+        if calls.fired
+            && calls.armed() == Some((Point::CompareAndSwap, FaultKind::ReplyLost))
+            && self.model.users[user].pending.as_ref() == Some(&secret)
+        {
+            tally("associate: a pending secret nobody was told");
+        }
+        self.register_lost(&calls, issued.as_ref());
         if let Ok(with_session) = expected {
             if with_session {
                 tally("associate: ok via session");
             }
             assert_eq!(
-                issued.is_some(),
+                replied.is_some(),
                 with_session,
                 "{}: a Session exactly on the session path",
                 self.context
             );
-            self.register_issued(issued.as_ref());
+            self.register_issued(replied.as_ref());
             if let Some(value) = session {
                 self.session_accepted(&value);
             }
@@ -874,26 +1199,36 @@ impl Sut {
             user_code: user_code.clone(),
             friendly_device_name: friendly_device_name.clone(),
         };
+        let mut calls = self.arm(true);
         let outcome =
             self.service
                 .verify_software_token(&request, UnixTime(self.now), &mut self.rng);
-        let issued = outcome
+        let fired = self.disarm();
+        let replied = outcome
             .result
             .as_ref()
             .ok()
             .and_then(|response| response.session.clone());
+        let issued = self.issued_session(replied.as_ref(), fired);
         let expected = self.model.verify(
             &caller,
             &user_code,
             friendly_device_name.as_deref(),
             self.now,
-            issued.as_ref().map(SessionId::expose),
+            issued.as_deref(),
+            &mut calls,
         );
+        self.check_fault("verify", &calls, fired, &outcome.result);
         self.same("verify", &outcome.result, &expected);
+        self.register_lost(&calls, issued.as_ref());
+        if let Some(burn) = self.register_burn("verify", locked_before) {
+            // The pending secret was verified (the record written) before the fault.
+            self.verified_ok[burn.user].push(burn.secret);
+        }
         if let (Ok(response), Ok((acceptance, with_session))) = (&outcome.result, &expected) {
             assert_eq!(response.status, VerifyStatus::Success, "{}", self.context);
             assert_eq!(
-                issued.is_some(),
+                replied.is_some(),
                 *with_session,
                 "{}: a Session exactly on the session path",
                 self.context
@@ -922,7 +1257,7 @@ impl Sut {
             }
             self.accept(acceptance, step, locked_before);
             self.verified_ok[acceptance.user].push(acceptance.secret.clone());
-            self.register_issued(issued.as_ref());
+            self.register_issued(replied.as_ref());
             if let Some(value) = session {
                 self.session_accepted(&value);
             }
@@ -942,6 +1277,9 @@ impl Sut {
                 preferred_mfa,
             });
         let now = UnixTime(self.now);
+        // A request without settings changes nothing; whether it reads the record anyway is
+        // the implementation's business, so a `load` fault is not aimed at it.
+        let mut calls = self.arm(settings.is_some());
         let (result, caller) = if admin {
             let username = if bad_caller { "" } else { USERS[user] };
             let request = AdminSetUserMfaPreferenceRequest {
@@ -978,27 +1316,52 @@ impl Sut {
                 caller,
             )
         };
-        let expected = self.model.set_preference(admin, &caller, settings);
+        let fired = self.disarm();
+        let expected = self
+            .model
+            .set_preference(admin, &caller, settings, &mut calls);
         let operation = if admin {
             "AdminSetUserMFAPreference"
         } else {
             "SetUserMFAPreference"
         };
+        self.check_fault(operation, &calls, fired, &result);
         self.same(operation, &result, &expected);
     }
 
     /// Returns whether a SOFTWARE_TOKEN_MFA challenge was issued (its session is the newest).
     fn begin_sign_in(&mut self, user: usize) -> bool {
+        // With the pool's MFA off no challenge depends on the record; whether the service
+        // reads it anyway is its business, so a `load` fault is not aimed at it.
+        let mut calls = self.arm(self.model.pool.mode != Mode::Off);
         let outcome = self.service.begin_sign_in(
             &UserId::new(USERS[user]),
             UnixTime(self.now),
             &mut self.rng,
         );
-        let challenge = outcome.result.unwrap_or_else(|error| {
-            panic!("{}: beginning a sign-in failed: {error:?}", self.context)
-        });
-        let issued = challenge.as_ref().map(|c| c.session.expose().to_owned());
-        let expected = self.model.begin_sign_in(user, self.now, issued.as_deref());
+        let fired = self.disarm();
+        let replied = outcome
+            .result
+            .as_ref()
+            .ok()
+            .and_then(|challenge| challenge.as_ref().map(|c| c.session.clone()));
+        let issued = self.issued_session(replied.as_ref(), fired);
+        let expected = self
+            .model
+            .begin_sign_in(user, self.now, issued.as_deref(), &mut calls);
+        self.check_fault("begin sign-in", &calls, fired, &outcome.result);
+        self.register_lost(&calls, issued.as_ref());
+        let (challenge, expected) = match (outcome.result, expected) {
+            (Ok(challenge), Ok(expected)) => (challenge, expected),
+            (Err(Error::Store(_)), Err(Refusal::Store)) => {
+                tally("begin sign-in: Store");
+                return false;
+            }
+            (real, expected) => panic!(
+                "{}: beginning a sign-in answered {real:?}, the model {expected:?}",
+                self.context
+            ),
+        };
         tally(match &expected {
             None => "begin sign-in: none",
             Some(Challenge::SoftwareTokenMfa { .. }) => "begin sign-in: SOFTWARE_TOKEN_MFA",
@@ -1044,6 +1407,7 @@ impl Sut {
         let code_user = user.unwrap_or(0);
         let code = self.pick_code(code, code_user, false);
         let locked_before = self.really_locked_or_disabled(code_user);
+        let mut calls = self.arm(true);
         let outcome = self.service.respond_to_software_token_mfa(
             &RespondToSoftwareTokenMfaRequest {
                 session: session.clone(),
@@ -1052,10 +1416,24 @@ impl Sut {
             },
             UnixTime(self.now),
         );
+        let fired = self.disarm();
         let expected = self
             .model
-            .respond_software_token_mfa(&session, user, &code, self.now);
+            .respond_software_token_mfa(&session, user, &code, self.now, &mut calls);
+        self.check_fault("respond SOFTWARE_TOKEN_MFA", &calls, fired, &outcome.result);
         self.same("respond SOFTWARE_TOKEN_MFA", &outcome.result, &expected);
+        if self
+            .register_burn("respond SOFTWARE_TOKEN_MFA", locked_before)
+            .is_some()
+        {
+            self.burned_sessions.push(session.clone());
+        }
+        if self.burned_sessions.contains(&session) {
+            tally(format!(
+                "respond SOFTWARE_TOKEN_MFA: {} on a session whose step a fault burned",
+                outcome_name(&expected)
+            ));
+        }
         if let (Ok(authenticated), Ok(acceptance)) = (&outcome.result, &expected) {
             assert_eq!(
                 authenticated.user,
@@ -1079,6 +1457,7 @@ impl Sut {
     fn respond_setup(&mut self, session: &SessionPick, user: &UserPick) {
         let session = self.pick_session(session, Purpose::MfaSetup);
         let (username, user) = self.pick_username(user, &session);
+        let mut calls = self.arm(true);
         let outcome = self.service.respond_to_mfa_setup(
             &RespondToMfaSetupRequest {
                 session: session.clone(),
@@ -1086,7 +1465,11 @@ impl Sut {
             },
             UnixTime(self.now),
         );
-        let expected = self.model.respond_mfa_setup(&session, user, self.now);
+        let fired = self.disarm();
+        let expected = self
+            .model
+            .respond_mfa_setup(&session, user, self.now, &mut calls);
+        self.check_fault("respond MFA_SETUP", &calls, fired, &outcome.result);
         self.same("respond MFA_SETUP", &outcome.result, &expected);
         if let Ok(authenticated) = &outcome.result {
             assert_eq!(
@@ -1122,12 +1505,15 @@ impl Sut {
     }
 
     fn admin_delete(&mut self, user: usize) {
+        let mut calls = self.arm(true);
         let result = self
             .service
             .admin_delete_software_token(USERS[user], UnixTime(self.now))
             .result;
-        assert_eq!(result, Ok(()), "{}", self.context);
-        self.model.admin_delete(user);
+        let fired = self.disarm();
+        let expected = self.model.admin_delete(user, &mut calls);
+        self.check_fault("AdminDeleteSoftwareToken", &calls, fired, &result);
+        self.same("AdminDeleteSoftwareToken", &result, &expected);
     }
 
     fn advance(&mut self, advance: &Advance) {
@@ -1166,8 +1552,8 @@ impl Sut {
     fn switch_pool(&mut self, setup: &Setup, pick: usize) {
         // A new service over the same store: the configuration changes, the data stays.
         self.service = Service::new(
-            self.store.clone(),
-            self.store.clone(),
+            self.faulty.clone(),
+            self.faulty.clone(),
             resolve as Resolver,
             real_pool(setup, pick),
         );
@@ -1175,7 +1561,11 @@ impl Sut {
     }
 
     fn sweep(&mut self) {
+        // Sweeping makes none of the faulted calls: an armed fault is cleared unreached.
+        let calls = self.arm(true);
         let swept = self.service.sweep_sessions(UnixTime(self.now));
+        let fired = self.disarm();
+        self.check_fault("sweep", &calls, fired, &swept);
         let expected = self.model.sweep(self.now);
         if expected > 0 {
             tally("sweep removed sessions");
@@ -1361,6 +1751,39 @@ impl StateMachineTest for StateMachine {
             Transition::Advance(advance) => sut.advance(advance),
             Transition::SwitchPool(pick) => sut.switch_pool(setup, *pick),
             Transition::Sweep => sut.sweep(),
+            Transition::Fault { point, kind, skip } => sut.armed = Some((*point, *kind, *skip)),
+            Transition::FaultedSignIn {
+                user,
+                code,
+                point,
+                kind,
+                retry,
+            } => {
+                sut.armed = Some((*point, *kind, 1));
+                if sut.begin_sign_in(*user) {
+                    let (session, answer) = (SessionPick::Fitting(0), UserPick::User(*user));
+                    sut.respond_code(&session, &answer, code);
+                    match retry {
+                        Retry::No => {}
+                        Retry::AtOnce => sut.respond_code(&session, &answer, code),
+                        Retry::After(advance) => {
+                            sut.advance(advance);
+                            sut.respond_code(&session, &answer, code);
+                        }
+                    }
+                }
+                sut.armed = None;
+            }
+            Transition::FaultedEnrol {
+                user,
+                point,
+                kind,
+                skip,
+            } => {
+                sut.armed = Some((*point, *kind, *skip));
+                sut.enrol(*user, true, (true, true));
+                sut.armed = None;
+            }
             Transition::Enrol {
                 user,
                 via_session,
@@ -1490,6 +1913,61 @@ const MUST_REACH: &[&str] = &[
     "a token was disabled",
     "a quiet period passed after failures",
     "sweep removed sessions",
+    // Store faults: every point fails with every kind somewhere, and each operation meets a
+    // fault at every call it makes (by point), or passes an armed point it does not call.
+    "fault fired: load Error",
+    "fault fired: load Timeout",
+    "fault fired: load ReplyLost",
+    "fault fired: compare_and_swap Error",
+    "fault fired: compare_and_swap Timeout",
+    "fault fired: compare_and_swap ReplyLost",
+    "fault fired: put Error",
+    "fault fired: put Timeout",
+    "fault fired: put ReplyLost",
+    "fault fired: get Error",
+    "fault fired: get Timeout",
+    "fault fired: get ReplyLost",
+    "fault fired: consume Error",
+    "fault fired: consume Timeout",
+    "fault fired: consume ReplyLost",
+    "fault not reached: Load",
+    "fault not reached: CompareAndSwap",
+    "fault not reached: Put",
+    "fault not reached: Get",
+    "fault not reached: Consume",
+    "associate: fault at get",
+    "associate: fault at load",
+    "associate: fault at consume",
+    "associate: fault at compare_and_swap",
+    "associate: fault at put",
+    "verify: fault at get",
+    "verify: fault at load",
+    "verify: fault at compare_and_swap",
+    "verify: fault at consume",
+    "verify: fault at put",
+    "respond SOFTWARE_TOKEN_MFA: fault at get",
+    "respond SOFTWARE_TOKEN_MFA: fault at load",
+    "respond SOFTWARE_TOKEN_MFA: fault at compare_and_swap",
+    "respond SOFTWARE_TOKEN_MFA: fault at consume",
+    "respond MFA_SETUP: fault at get",
+    "respond MFA_SETUP: fault at load",
+    "respond MFA_SETUP: fault at consume",
+    "begin sign-in: fault at load",
+    "begin sign-in: fault at put",
+    "SetUserMFAPreference: fault at load",
+    "SetUserMFAPreference: fault at compare_and_swap",
+    "AdminSetUserMFAPreference: fault at load",
+    "AdminSetUserMFAPreference: fault at compare_and_swap",
+    "AdminDeleteSoftwareToken: fault at load",
+    "AdminDeleteSoftwareToken: fault at compare_and_swap",
+    // …and what a fault leaves behind is what the next operations meet.
+    "associate: a pending secret nobody was told",
+    "a session stored, its reply lost",
+    "verify: a step burned, the reply lost",
+    "respond SOFTWARE_TOKEN_MFA: a step burned, the reply lost",
+    "respond SOFTWARE_TOKEN_MFA: Replayed on a session whose step a fault burned",
+    "respond SOFTWARE_TOKEN_MFA: SessionReused on a session whose step a fault burned",
+    "respond SOFTWARE_TOKEN_MFA: ok on a session whose step a fault burned",
 ];
 
 /// The service and the model agree on every response, view, session and record, and the

@@ -20,7 +20,15 @@
 //! - a session is consumed only by the call that succeeds with it;
 //! - a code of 7 or 8 ASCII digits passes the request edge and is refused as malformed once the
 //!   record is loaded (after the caller is resolved), since a pool may change its digit count;
-//! - Verify with nothing pending says "Software Token MFA does not exist for the user.".
+//! - Verify with nothing pending says "Software Token MFA does not exist for the user.";
+//! - an operation writes the record only when it changes it (a success, a counted failure, an
+//!   association, a changed preference, a delete of an existing record): a refusal, a replay
+//!   or an unchanged preference makes no compare-and-swap.
+//!
+//! Store faults ([`Calls`]): each operation names the store calls it needs in DESIGN.md's
+//! order, and a fault armed for the first call to one point ends it with the store error,
+//! keeping the writes before that call (and the faulted write itself when only its reply was
+//! lost).
 
 #![allow(dead_code)] // each test binary uses its own part of the model
 
@@ -197,6 +205,8 @@ pub enum Refusal {
     },
     /// Disabled by the hard cap.
     Disabled,
+    /// A store call failed (or its reply was lost): the operation fails closed.
+    Store,
 }
 
 impl Refusal {
@@ -220,6 +230,7 @@ impl Refusal {
             Refusal::VerifyMismatch => "EnableSoftwareTokenMFAException",
             Refusal::CodeMismatch => "CodeMismatchException",
             Refusal::Replayed => "ExpiredCodeException",
+            Refusal::Store => "InternalErrorException",
         }
     }
 
@@ -227,7 +238,7 @@ impl Refusal {
     #[must_use]
     pub const fn message(self) -> Option<&'static str> {
         Some(match self {
-            Refusal::InvalidParameter => return None,
+            Refusal::InvalidParameter | Refusal::Store => return None,
             Refusal::PoolOff => "Software Token MFA has not been enabled by the userPool.",
             Refusal::InvalidAccessToken => "Invalid Access Token",
             // DESIGN.md gives this wording for the sign-in case; Verify with nothing pending
@@ -413,6 +424,109 @@ pub struct Acceptance {
 /// The MFA part of GetUser: (`UserMFASettingList`, `PreferredMfaSetting`).
 pub type View = (Option<Vec<String>>, Option<String>);
 
+/// A store call a fault can be injected into (DESIGN.md §5; `sweep` is not modelled).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Point {
+    /// `TokenStore::load`.
+    Load,
+    /// `TokenStore::compare_and_swap`.
+    CompareAndSwap,
+    /// `SessionStore::put`.
+    Put,
+    /// `SessionStore::get`.
+    Get,
+    /// `SessionStore::consume`.
+    Consume,
+}
+
+impl Point {
+    /// Every point.
+    pub const ALL: [Point; 5] = [
+        Point::Load,
+        Point::CompareAndSwap,
+        Point::Put,
+        Point::Get,
+        Point::Consume,
+    ];
+}
+
+/// How a faulted call fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FaultKind {
+    /// Refused: nothing happened.
+    Error,
+    /// Timed out before reaching the store: nothing happened.
+    Timeout,
+    /// The call took effect, its reply was lost: a write happened, a read is wasted.
+    ReplyLost,
+}
+
+/// The store calls one operation makes, as far as DESIGN.md fixes them, with the fault armed
+/// for the first call to one point. An operation's model calls [`Calls::read`] and
+/// [`Calls::write`] where it needs the store, in the order DESIGN.md gives (reads before the
+/// decisions that need them; Associate consumes its session, then writes the record, then
+/// issues the next session; a code check writes the record, then consumes its session, then
+/// issues the next one). A faulted call ends the operation with the store error: the writes
+/// before it happened, a lost-reply write happened too, nothing after it did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Calls {
+    armed: Option<(Point, FaultKind)>,
+    /// The armed fault was reached.
+    pub fired: bool,
+}
+
+impl Calls {
+    /// No fault.
+    #[must_use]
+    pub const fn none() -> Calls {
+        Calls {
+            armed: None,
+            fired: false,
+        }
+    }
+
+    /// The first call to `point` fails with `kind`.
+    #[must_use]
+    pub const fn failing(point: Point, kind: FaultKind) -> Calls {
+        Calls {
+            armed: Some((point, kind)),
+            fired: false,
+        }
+    }
+
+    /// The armed fault, if any.
+    #[must_use]
+    pub const fn armed(&self) -> Option<(Point, FaultKind)> {
+        self.armed
+    }
+
+    fn hits(&mut self, point: Point) -> Option<FaultKind> {
+        match self.armed {
+            Some((armed, kind)) if armed == point && !self.fired => {
+                self.fired = true;
+                Some(kind)
+            }
+            _ => None,
+        }
+    }
+
+    /// A read: a faulted one (of any kind) ends the operation with nothing after it done.
+    fn read(&mut self, point: Point) -> Result<(), Refusal> {
+        match self.hits(point) {
+            Some(_) => Err(Refusal::Store),
+            None => Ok(()),
+        }
+    }
+
+    /// A write: whether its effect persists, and whether the operation goes on.
+    fn write(&mut self, point: Point) -> (bool, Result<(), Refusal>) {
+        match self.hits(point) {
+            None => (true, Ok(())),
+            Some(kind) => (kind == FaultKind::ReplyLost, Err(Refusal::Store)),
+        }
+    }
+}
+
 /// The whole model: the pool, the users, the sessions.
 #[derive(Clone, Debug)]
 pub struct Model {
@@ -422,6 +536,9 @@ pub struct Model {
     pub users: Vec<User>,
     /// Every session issued and not swept, in issue order.
     pub sessions: Vec<Session>,
+    /// A step the last operation burned (the record written) although it then failed on a
+    /// store fault: the step is used, the caller was not told.
+    pub burned: Option<Acceptance>,
 }
 
 impl Model {
@@ -432,6 +549,7 @@ impl Model {
             pool,
             users: vec![User::default(); users],
             sessions: Vec::new(),
+            burned: None,
         }
     }
 
@@ -440,14 +558,17 @@ impl Model {
     }
 
     /// The session checks every session-taking call makes, in order: known, of this purpose
-    /// (and, when the call names a user, of that user), not expired, not used.
+    /// (and, when the call names a user, of that user), not expired, not used. Reads the
+    /// session first.
     fn check_session(
         &self,
         value: &str,
         purpose: Purpose,
         user: Option<usize>,
         now: u64,
+        calls: &mut Calls,
     ) -> Result<usize, Refusal> {
+        calls.read(Point::Get)?;
         let index = self.session_index(value).ok_or(Refusal::InvalidSession)?;
         let session = &self.sessions[index];
         if session.purpose != purpose || user.is_some_and(|user| user != session.user) {
@@ -473,8 +594,73 @@ impl Model {
         });
     }
 
-    /// AssociateSoftwareToken. `secret` is what the real service returned (meaningless when it
-    /// refused), `issued` its new session. Returns whether a session is issued.
+    /// Issues a session (a `put`): `issued` is its value, as the real service returned it or,
+    /// when the reply was lost, as the test recovered it.
+    fn put_session(
+        &mut self,
+        issued: Option<&str>,
+        purpose: Purpose,
+        user: usize,
+        now: u64,
+        calls: &mut Calls,
+    ) -> Result<(), Refusal> {
+        let (persists, then) = calls.write(Point::Put);
+        if persists {
+            self.issue(issued, purpose, user, now);
+        }
+        then
+    }
+
+    /// Consumes a session (a conditional write).
+    fn consume(&mut self, index: usize, calls: &mut Calls) -> Result<(), Refusal> {
+        let (persists, then) = calls.write(Point::Consume);
+        if persists {
+            self.sessions[index].consumed = true;
+        }
+        then
+    }
+
+    /// Writes `next` as `user`'s record (the compare-and-swap).
+    fn store(&mut self, user: usize, next: User, calls: &mut Calls) -> Result<(), Refusal> {
+        let (persists, then) = calls.write(Point::CompareAndSwap);
+        if persists {
+            self.users[user] = next;
+        }
+        then
+    }
+
+    /// Writes `next`, which burns `acceptance`'s step, as `user`'s record.
+    fn store_burning(
+        &mut self,
+        user: usize,
+        next: User,
+        acceptance: &Acceptance,
+        calls: &mut Calls,
+    ) -> Result<(), Refusal> {
+        let (persists, then) = calls.write(Point::CompareAndSwap);
+        if !persists {
+            return then;
+        }
+        self.users[user] = next;
+        self.after_burn(acceptance, then)
+    }
+
+    /// After the record burning `acceptance` was written: a later fault leaves the step
+    /// burned and the caller untold.
+    fn after_burn(
+        &mut self,
+        acceptance: &Acceptance,
+        result: Result<(), Refusal>,
+    ) -> Result<(), Refusal> {
+        if result.is_err() {
+            self.burned = Some(acceptance.clone());
+        }
+        result
+    }
+
+    /// AssociateSoftwareToken. `secret` is what the real service returned, or (its reply
+    /// lost) the pending secret it stored; `issued` its new session. Returns whether a session
+    /// is issued.
     ///
     /// # Errors
     /// The refusal the model expects.
@@ -484,6 +670,7 @@ impl Model {
         now: u64,
         secret: &[u8],
         issued: Option<&str>,
+        calls: &mut Calls,
     ) -> Result<bool, Refusal> {
         if *caller == Caller::Malformed {
             return Err(Refusal::InvalidParameter);
@@ -495,8 +682,9 @@ impl Model {
             Caller::Token(user) => (*user, None),
             Caller::BadToken => return Err(Refusal::InvalidAccessToken),
             Caller::Session(value) => {
-                let index = self.check_session(value, Purpose::Associate, None, now)?;
+                let index = self.check_session(value, Purpose::Associate, None, now, calls)?;
                 let user = self.sessions[index].user;
+                calls.read(Point::Load)?;
                 if self.users[user].verified.is_some() {
                     // A stale MFA_SETUP session cannot swap a token enrolled meanwhile.
                     return Err(Refusal::InvalidSession);
@@ -505,10 +693,12 @@ impl Model {
             }
             Caller::Malformed => return Err(Refusal::InvalidParameter),
         };
-        if let Some(index) = session {
-            self.sessions[index].consumed = true;
+        match session {
+            // Consumed first, then the secret written (DESIGN.md §3).
+            Some(index) => self.consume(index, calls)?,
+            None => calls.read(Point::Load)?,
         }
-        let record = &mut self.users[user];
+        let mut record = self.users[user].clone();
         if record.disabled {
             // The guessed-at token stays dead; the new secret starts a fresh count.
             record.drop_verified();
@@ -521,8 +711,9 @@ impl Model {
             record.clear_failures();
         }
         record.pending = Some(secret.to_vec());
+        self.store(user, record, calls)?;
         if session.is_some() {
-            self.issue(issued, Purpose::Verify, user, now);
+            self.put_session(issued, Purpose::Verify, user, now, calls)?;
         }
         Ok(session.is_some())
     }
@@ -538,6 +729,7 @@ impl Model {
         device_name: Option<&str>,
         now: u64,
         issued: Option<&str>,
+        calls: &mut Calls,
     ) -> Result<(Acceptance, bool), Refusal> {
         if *caller == Caller::Malformed
             || !edge_form(code)
@@ -552,16 +744,17 @@ impl Model {
             Caller::Token(user) => (*user, None),
             Caller::BadToken => return Err(Refusal::InvalidAccessToken),
             Caller::Session(value) => {
-                let index = self.check_session(value, Purpose::Verify, None, now)?;
+                let index = self.check_session(value, Purpose::Verify, None, now, calls)?;
                 (self.sessions[index].user, Some(index))
             }
             Caller::Malformed => return Err(Refusal::InvalidParameter),
         };
+        calls.read(Point::Load)?;
         if !right_length(code) {
             return Err(Refusal::InvalidParameter);
         }
         let lockout = self.pool.lockout;
-        let record = &mut self.users[user];
+        let mut record = self.users[user].clone();
         let Some(pending) = record.pending.clone() else {
             return Err(Refusal::NothingPending);
         };
@@ -569,6 +762,7 @@ impl Model {
         // No watermark: the pending secret has never been used.
         let Some(&step) = matching_steps(&pending, code, now).first() else {
             record.fail(&lockout, now);
+            self.store(user, record, calls)?;
             return Err(Refusal::VerifyMismatch);
         };
         record.verified = Some(Token {
@@ -579,22 +773,24 @@ impl Model {
         });
         record.pending = None;
         record.clear_failures();
+        let acceptance = Acceptance {
+            user,
+            secret: pending,
+            step,
+        };
+        self.store_burning(user, record, &acceptance, calls)?;
         if let Some(index) = session {
-            self.sessions[index].consumed = true;
-            self.issue(issued, Purpose::MfaSetup, user, now);
+            let consumed = self.consume(index, calls);
+            self.after_burn(&acceptance, consumed)?;
+            let put = self.put_session(issued, Purpose::MfaSetup, user, now, calls);
+            self.after_burn(&acceptance, put)?;
         }
-        Ok((
-            Acceptance {
-                user,
-                secret: pending,
-                step,
-            },
-            session.is_some(),
-        ))
+        Ok((acceptance, session.is_some()))
     }
 
     /// SetUserMFAPreference (`admin == false`, by `caller`'s token) or
     /// AdminSetUserMFAPreference (`admin == true`); `settings` is (Enabled, PreferredMfa).
+    /// Writes only a changed preference.
     ///
     /// # Errors
     /// The refusal the model expects.
@@ -603,6 +799,7 @@ impl Model {
         admin: bool,
         caller: &Caller,
         settings: Option<(bool, bool)>,
+        calls: &mut Calls,
     ) -> Result<(), Refusal> {
         let user = match caller {
             Caller::Token(user) => *user,
@@ -612,7 +809,8 @@ impl Model {
         let Some((enabled, preferred)) = settings else {
             return Ok(());
         };
-        let record = &mut self.users[user];
+        calls.read(Point::Load)?;
+        let mut record = self.users[user].clone();
         // Preferring is turning it on too.
         if (enabled || preferred) && record.verified.is_none() {
             return Err(if record.pending.is_some() {
@@ -623,21 +821,27 @@ impl Model {
                 Refusal::NotSetUp
             });
         }
-        if record.verified.is_some() {
-            record.enabled = enabled;
-            record.preferred = enabled && preferred;
+        let preference = (enabled, enabled && preferred);
+        if record.verified.is_some() && (record.enabled, record.preferred) != preference {
+            (record.enabled, record.preferred) = preference;
+            self.store(user, record, calls)?;
         }
         Ok(())
     }
 
-    /// The challenge after a correct password (never refused, lock or not). `issued` is the
-    /// real service's session.
+    /// The challenge after a correct password (never refused, lock or not; only a store
+    /// fault fails it). `issued` is the real service's session.
+    ///
+    /// # Errors
+    /// Only [`Refusal::Store`].
     pub fn begin_sign_in(
         &mut self,
         user: usize,
         now: u64,
         issued: Option<&str>,
-    ) -> Option<Challenge> {
+        calls: &mut Calls,
+    ) -> Result<Option<Challenge>, Refusal> {
+        calls.read(Point::Load)?;
         let record = &self.users[user];
         let challenge = match (self.pool.mode, &record.verified) {
             (Mode::Off, _) => None,
@@ -651,13 +855,15 @@ impl Model {
             (Mode::On, None) => Some(Challenge::MfaSetup),
         };
         match challenge {
-            Some(Challenge::MfaSetup) => self.issue(issued, Purpose::Associate, user, now),
+            Some(Challenge::MfaSetup) => {
+                self.put_session(issued, Purpose::Associate, user, now, calls)?;
+            }
             Some(Challenge::SoftwareTokenMfa { .. }) => {
-                self.issue(issued, Purpose::SoftwareTokenMfa, user, now);
+                self.put_session(issued, Purpose::SoftwareTokenMfa, user, now, calls)?;
             }
             None => {}
         }
-        challenge
+        Ok(challenge)
     }
 
     /// RespondToAuthChallenge(SOFTWARE_TOKEN_MFA) as `username` (index; `None`: a malformed
@@ -671,6 +877,7 @@ impl Model {
         username: Option<usize>,
         code: &str,
         now: u64,
+        calls: &mut Calls,
     ) -> Result<Acceptance, Refusal> {
         let Some(user) = username else {
             return Err(Refusal::InvalidParameter);
@@ -678,12 +885,14 @@ impl Model {
         if !edge_form(code) {
             return Err(Refusal::InvalidParameter);
         }
-        let index = self.check_session(session, Purpose::SoftwareTokenMfa, Some(user), now)?;
+        let index =
+            self.check_session(session, Purpose::SoftwareTokenMfa, Some(user), now, calls)?;
+        calls.read(Point::Load)?;
         if !right_length(code) {
             return Err(Refusal::InvalidParameter);
         }
         let lockout = self.pool.lockout;
-        let record = &mut self.users[user];
+        let mut record = self.users[user].clone();
         let Some(token) = record.verified.clone() else {
             return Err(Refusal::NoVerifiedToken);
         };
@@ -697,16 +906,21 @@ impl Model {
                     verified.last_used_step = step;
                 }
                 record.clear_failures();
-                self.sessions[index].consumed = true;
-                Ok(Acceptance {
+                let acceptance = Acceptance {
                     user,
                     secret: token.secret,
                     step,
-                })
+                };
+                // The step is burned first, then the session consumed (DESIGN.md §3).
+                self.store_burning(user, record, &acceptance, calls)?;
+                let consumed = self.consume(index, calls);
+                self.after_burn(&acceptance, consumed)?;
+                Ok(acceptance)
             }
             (None, false) => Err(Refusal::Replayed),
             (None, true) => {
                 record.fail(&lockout, now);
+                self.store(user, record, calls)?;
                 Err(Refusal::CodeMismatch)
             }
         }
@@ -721,21 +935,32 @@ impl Model {
         session: &str,
         username: Option<usize>,
         now: u64,
+        calls: &mut Calls,
     ) -> Result<(), Refusal> {
         let Some(user) = username else {
             return Err(Refusal::InvalidParameter);
         };
-        let index = self.check_session(session, Purpose::MfaSetup, Some(user), now)?;
+        let index = self.check_session(session, Purpose::MfaSetup, Some(user), now, calls)?;
+        calls.read(Point::Load)?;
         if self.users[user].verified.is_none() {
             return Err(Refusal::NoVerifiedToken);
         }
-        self.sessions[index].consumed = true;
+        self.consume(index, calls)?;
         Ok(())
     }
 
-    /// AdminDeleteSoftwareToken: token, pending secret, preference and counters go.
-    pub fn admin_delete(&mut self, user: usize) {
-        self.users[user] = User::default();
+    /// AdminDeleteSoftwareToken: token, pending secret, preference and counters go (a write
+    /// only when there is a record: a pending or verified secret).
+    ///
+    /// # Errors
+    /// Only [`Refusal::Store`].
+    pub fn admin_delete(&mut self, user: usize, calls: &mut Calls) -> Result<(), Refusal> {
+        calls.read(Point::Load)?;
+        let record = &self.users[user];
+        if record.pending.is_some() || record.verified.is_some() {
+            self.store(user, User::default(), calls)?;
+        }
+        Ok(())
     }
 
     /// The MFA view of GetUser/AdminGetUser.
