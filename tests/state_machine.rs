@@ -51,8 +51,8 @@
 //! sealer, the session from the service's RNG) and modelled as what it is: state only a
 //! client that lost the reply knows. Everything after a fault is compared as before.
 //!
-//! 2,000 sequences of 1 to 40 steps by default (seed fixed, so every run checks the same ones);
-//! `PROPTEST_CASES=20000 cargo test --release --all-features --test state_machine` for a long
+//! 2,000 sequences of 1 to 39 steps by default (seed fixed, so every run checks the same ones);
+//! `PROPTEST_CASES=200000 cargo test --release --all-features --test state_machine` for a long
 //! run. Failures shrink and are kept in `tests/state_machine.proptest-regressions`.
 
 #![allow(
@@ -1971,7 +1971,7 @@ const MUST_REACH: &[&str] = &[
 ];
 
 /// The service and the model agree on every response, view, session and record, and the
-/// invariants hold, over random sequences of 1 to 40 operations.
+/// invariants hold, over random sequences of 1 to 39 operations.
 ///
 /// The runner is spelled out (rather than `prop_state_machine!`) so that, after the run, the
 /// test can check which outcomes the sequences reached.
