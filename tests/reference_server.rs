@@ -145,6 +145,64 @@ fn a_whole_enrolment_works_through_the_handler() {
     );
 }
 
+/// Grants and the clients of sessions are forgotten once no token or session can still be
+/// live (an hour for a token, 15 minutes — the longest AuthSessionValidity — for a session), so
+/// a long-running server's memory does not grow with every sign-in.
+#[test]
+fn expired_grants_and_session_clients_are_forgotten() {
+    let server = ReferenceServer::new();
+    let json = |target: &str, body: serde_json::Value| -> serde_json::Value {
+        let response = call(&server, Some(&op(target)), body.to_string().as_bytes());
+        assert_eq!(response.status, 200, "{target}: {}", response.body);
+        serde_json::from_str(&response.body).unwrap()
+    };
+    let pool = json("CreateUserPool", serde_json::json!({"PoolName": "p"}));
+    let pool_id = pool["UserPool"]["Id"].as_str().unwrap().to_owned();
+    let mfa = |mode: &str| {
+        json(
+            "SetUserPoolMfaConfig",
+            serde_json::json!({"UserPoolId": pool_id, "SoftwareTokenMfaConfiguration": {"Enabled": true}, "MfaConfiguration": mode}),
+        );
+    };
+    let client = json(
+        "CreateUserPoolClient",
+        serde_json::json!({"UserPoolId": pool_id, "ClientName": "c", "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH"]}),
+    );
+    let client_id = client["UserPoolClient"]["ClientId"].as_str().unwrap();
+    json(
+        "AdminCreateUser",
+        serde_json::json!({"UserPoolId": pool_id, "Username": "alice"}),
+    );
+    json(
+        "AdminSetUserPassword",
+        serde_json::json!({"UserPoolId": pool_id, "Username": "alice", "Password": "pw", "Permanent": true}),
+    );
+    let sign_in = serde_json::json!({"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": client_id, "AuthParameters": {"USERNAME": "alice", "PASSWORD": "pw"}});
+    mfa("OPTIONAL");
+    let token = json("InitiateAuth", sign_in.clone())["AuthenticationResult"]["AccessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    mfa("ON");
+    let challenged = json("InitiateAuth", sign_in);
+    assert_eq!(challenged["ChallengeName"], "MFA_SETUP");
+    let census = server.census();
+    assert_eq!((census.grants, census.sessions), (1, 1));
+
+    assert_eq!(server.forget_expired(UnixTime(NOW.0 + 15 * 60 - 1)), 0);
+    assert_eq!(server.forget_expired(UnixTime(NOW.0 + 15 * 60)), 1);
+    assert_eq!(server.census().sessions, 0);
+    assert_eq!(server.census().grants, 1);
+    // The token still works at NOW: forgetting went by time, not by accident.
+    json("GetUser", serde_json::json!({"AccessToken": token}));
+    assert_eq!(server.forget_expired(UnixTime(NOW.0 + 3600)), 1);
+    let census = server.census();
+    assert_eq!(
+        (census.pools, census.users, census.grants, census.sessions),
+        (1, 1, 0, 0)
+    );
+}
+
 proptest! {
     // A fixed seed: every run checks the same cases, so a failure reproduces.
     #![proptest_config(ProptestConfig {

@@ -113,9 +113,33 @@ pub(crate) struct Directory {
     pub(crate) clients: HashMap<String, AppClient>,
     /// The client each issued session belongs to, for the AuthSessionValidity of the sessions
     /// issued after it in the same sign-in.
-    pub(crate) session_clients: HashMap<String, String>,
+    pub(crate) session_clients: HashMap<String, SessionClient>,
     /// Each user's `sub` (the crate's [`UserId`], unique across pools) → pool id.
     pub(crate) subjects: HashMap<String, String>,
+}
+
+/// The app client a session was issued for, and when: no session outlives
+/// [`SessionClient::KEPT_SECS`] after it was issued, so the entry can go then.
+#[derive(Clone)]
+pub(crate) struct SessionClient {
+    pub(crate) client_id: String,
+    pub(crate) issued_at: UnixTime,
+}
+
+impl SessionClient {
+    /// The longest AuthSessionValidity, 15 minutes.
+    pub(crate) const KEPT_SECS: u64 = 15 * 60;
+}
+
+impl Directory {
+    /// Forgets the clients of sessions issued more than 15 minutes before `now`; returns how
+    /// many.
+    pub(crate) fn forget_expired_sessions(&mut self, now: UnixTime) -> usize {
+        let before = self.session_clients.len();
+        self.session_clients
+            .retain(|_, entry| now.0 < entry.issued_at.0.saturating_add(SessionClient::KEPT_SECS));
+        before - self.session_clients.len()
+    }
 }
 
 impl fmt::Debug for Directory {
@@ -183,6 +207,20 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl TokenDirectory {
     pub(crate) fn grant(&self, token: String, grant: TokenGrant) {
         lock(&self.grants).insert(token, grant);
+    }
+
+    /// Drops the grants expired at `now`; returns how many.
+    pub(crate) fn forget_expired(&self, now: UnixTime) -> usize {
+        let mut grants = lock(&self.grants);
+        let before = grants.len();
+        grants.retain(|_, grant| now < grant.expires_at);
+        before - grants.len()
+    }
+
+    /// Live and expired grants not yet forgotten.
+    #[cfg(feature = "test-support")]
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.grants).len()
     }
 
     /// The grant of a live token at `now`.

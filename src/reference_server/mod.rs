@@ -197,6 +197,10 @@ pub struct Census {
     pub clients: usize,
     /// Users, across pools.
     pub users: usize,
+    /// Access-token grants not yet forgotten ([`ReferenceServer::forget_expired`]).
+    pub grants: usize,
+    /// Sessions whose app client is remembered.
+    pub sessions: usize,
 }
 
 /// The server's state: the crate's store and the server's own directory.
@@ -242,6 +246,15 @@ impl ReferenceServer {
         }
     }
 
+    /// Forgets what only lives as long as a session or a token: expired access-token grants
+    /// and the app client of every session issued more than 15 minutes (the longest
+    /// AuthSessionValidity) before `now`. [`serve`] runs it once a minute beside the session
+    /// store's sweep; a server mounted with [`router`] should too, or its memory grows with
+    /// every sign-in. Returns how many entries went.
+    pub fn forget_expired(&self, now: UnixTime) -> usize {
+        self.tokens.forget_expired(now) + self.directory().forget_expired_sessions(now)
+    }
+
     /// How many pools, app clients and users the server holds (feature `test-support`), so
     /// a test can show that a refused request stored nothing.
     #[cfg(feature = "test-support")]
@@ -252,6 +265,8 @@ impl ReferenceServer {
             pools: directory.pools.len(),
             clients: directory.clients.len(),
             users: directory.pools.values().map(|pool| pool.users.len()).sum(),
+            grants: self.tokens.len(),
+            sessions: directory.session_clients.len(),
         }
     }
 
@@ -473,14 +488,17 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     server: Arc<ReferenceServer>,
 ) -> std::io::Result<()> {
-    // Expired sessions are deleted once a minute, so a database store does not grow forever.
+    // Expired sessions, grants and session clients are deleted once a minute, so neither a
+    // database store nor the server's memory grows forever.
     let sweeper = Arc::clone(&server);
     tokio::spawn(async move {
         let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {
             every_minute.tick().await;
             // A failed sweep is retried at the next tick; sessions only wait longer to go.
-            let _ = AsyncSessionStore::sweep(&sweeper.store, UnixTime::now()).await;
+            let now = UnixTime::now();
+            let _ = AsyncSessionStore::sweep(&sweeper.store, now).await;
+            sweeper.forget_expired(now);
         }
     });
     axum::serve(listener, router(server)).await

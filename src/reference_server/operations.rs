@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::ReferenceServer;
 use super::ServerStore;
-use super::directory::{AppClient, RequestResolver, TokenGrant, User, UserPool};
+use super::directory::{AppClient, RequestResolver, SessionClient, TokenGrant, User, UserPool};
 use super::members::{lower_first, read};
 use super::wire::{Refusal, WireResponse};
 use crate::api::{
@@ -425,24 +425,28 @@ impl ReferenceServer {
                 let validity = directory
                     .session_clients
                     .get(session.expose())
-                    .and_then(|client| directory.clients.get(client))
+                    .and_then(|entry| directory.clients.get(&entry.client_id))
                     .map_or(3, |client| client.auth_session_validity_minutes);
                 Ok((pool, validity))
             }
         }
     }
 
-    fn remember_session(&self, session: &SessionId, client_id: &str) {
-        self.directory()
-            .session_clients
-            .insert(session.expose().to_owned(), client_id.to_owned());
+    fn remember_session(&self, session: &SessionId, client_id: &str, now: UnixTime) {
+        self.directory().session_clients.insert(
+            session.expose().to_owned(),
+            SessionClient {
+                client_id: client_id.to_owned(),
+                issued_at: now,
+            },
+        );
     }
 
     fn session_client(&self, session: &SessionId) -> Option<String> {
         self.directory()
             .session_clients
             .get(session.expose())
-            .cloned()
+            .map(|entry| entry.client_id.clone())
     }
 
     fn authentication_result<G: CryptoRng + ?Sized>(
@@ -736,7 +740,7 @@ impl ReferenceServer {
             .await;
         match outcome.result? {
             Some(challenge) => {
-                self.remember_session(&challenge.session, &client.id);
+                self.remember_session(&challenge.session, &client.id, now);
                 Ok(WireResponse::ok(&challenge))
             }
             None => Ok(self.authentication_result(&pool.id, user, now, rng)),
@@ -819,7 +823,7 @@ impl ReferenceServer {
             .associate_software_token(&request, now, rng)
             .await
             .result?;
-        self.remember_next_session(response.session.as_ref(), client);
+        self.remember_next_session(response.session.as_ref(), client, now);
         Ok(WireResponse::ok(&response))
     }
 
@@ -837,7 +841,7 @@ impl ReferenceServer {
             .verify_software_token(&request, now, rng)
             .await
             .result?;
-        self.remember_next_session(response.session.as_ref(), client);
+        self.remember_next_session(response.session.as_ref(), client, now);
         Ok(WireResponse::ok(&response))
     }
 
@@ -861,9 +865,14 @@ impl ReferenceServer {
     }
 
     /// Ties the session an operation returned to the app client of the sign-in it continues.
-    fn remember_next_session(&self, session: Option<&SessionId>, client: Option<String>) {
+    fn remember_next_session(
+        &self,
+        session: Option<&SessionId>,
+        client: Option<String>,
+        now: UnixTime,
+    ) {
         if let (Some(session), Some(client)) = (session, client) {
-            self.remember_session(session, &client);
+            self.remember_session(session, &client, now);
         }
     }
 
