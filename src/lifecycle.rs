@@ -77,6 +77,25 @@ pub enum AssociationOrigin {
     MfaSetupSession,
 }
 
+/// Whether a user in state `current` may associate at all from `origin`: an MFA_SETUP
+/// session is refused (`Invalid session for the user.`) once the user has a verified token, as
+/// it was issued for setting up a first token, not for replacing one. [`associate`] checks it;
+/// the service also checks it before consuming the session, which only a call that succeeds
+/// may do.
+///
+/// # Errors
+/// [`Error::InvalidSession`] for an MFA_SETUP session of a user with a verified token.
+pub fn check_association(
+    current: Option<&TokenRecord>,
+    origin: AssociationOrigin,
+) -> Result<(), Error> {
+    let verified = current.is_some_and(|record| record.verified.is_some());
+    if origin == AssociationOrigin::MfaSetupSession && verified {
+        return Err(Error::InvalidSession);
+    }
+    Ok(())
+}
+
 /// AssociateSoftwareToken: `secret` becomes the pending secret, replacing any earlier pending
 /// one. Under [`ReassociationPolicy::ReplaceImmediately`] a verified token and its preference
 /// are dropped at once; under `KeepUntilVerified` it keeps working until the new secret is
@@ -84,9 +103,8 @@ pub enum AssociationOrigin {
 /// policy, so the guessed-at secret never returns.
 ///
 /// The failure counters restart only when no verified token remains: a live token keeps its
-/// count, or re-associating would hand its secret a fresh guessing budget. An MFA_SETUP
-/// session is refused (`Invalid session for the user.`) once the user has a verified token: it
-/// was issued for setting up a first token, not for replacing one.
+/// count, or re-associating would hand its secret a fresh guessing budget. Refused as
+/// [`check_association`] says.
 pub fn associate(
     current: Option<&TokenRecord>,
     pool: &PoolConfig,
@@ -94,10 +112,10 @@ pub fn associate(
     origin: AssociationOrigin,
     now: UnixTime,
 ) -> Transition<()> {
-    let mut record = current.cloned().unwrap_or_default();
-    if origin == AssociationOrigin::MfaSetupSession && record.verified.is_some() {
-        return Transition::refuse(Error::InvalidSession);
+    if let Err(error) = check_association(current, origin) {
+        return Transition::refuse(error);
     }
+    let mut record = current.cloned().unwrap_or_default();
     let disabled = record.lockout.is_disabled(pool.lockout());
     let dropped_verified = (pool.reassociation() == ReassociationPolicy::ReplaceImmediately
         || disabled)

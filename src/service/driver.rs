@@ -79,26 +79,20 @@ impl<T: AsyncTokenStore, S: AsyncSessionStore, R: AccessTokenResolver> Driver<T,
         let user = self
             .resolve(&principal, SessionPurpose::MfaSetupAssociate, now)
             .await?;
-        // Consumed before the secret is written: of two calls racing on one session, the
-        // loser must not overwrite the winner's secret. But a session is consumed only by a
-        // call that succeeds, so the refusal the lifecycle would give (an MFA_SETUP session
-        // once a verified token exists) is given first, leaving the session unconsumed; a
-        // token verified between this look and the write is still refused there (fail closed).
-        if let Principal::Session(session) = &principal {
-            let verified = self
-                .tokens
-                .load(&user)
-                .await?
-                .is_some_and(|(record, _)| record.verified().is_some());
-            if verified {
-                return Err(Error::InvalidSession);
-            }
-            self.consume(session).await?;
-        }
         let origin = match principal {
             Principal::AccessToken(_) => AssociationOrigin::AccessToken,
             Principal::Session(_) => AssociationOrigin::MfaSetupSession,
         };
+        // Consumed before the secret is written: of two calls racing on one session, the
+        // loser must not overwrite the winner's secret. But a session is consumed only by a
+        // call that succeeds, so the lifecycle's refusal is given first, leaving the session
+        // unconsumed; a token verified between this look and the write is still refused by
+        // `lifecycle::associate` (fail closed).
+        if let Principal::Session(session) = &principal {
+            let current = self.tokens.load(&user).await?;
+            lifecycle::check_association(current.as_ref().map(|(record, _)| record), origin)?;
+            self.consume(session).await?;
+        }
         let secret = Secret::generate(rng);
         let secret_code = SecretCode::new(secret.to_base32());
         self.run(&user, now, events, |current| {
