@@ -27,8 +27,7 @@ use rand_core::SeedableRng;
 use softtoken::api::{ChallengeName, RespondToSoftwareTokenMfaRequest, VerifySoftwareTokenRequest};
 use softtoken::test_support::hmac_computations;
 use softtoken::{
-    Error, EventKind, LockoutPolicy, MfaMode, Outcome, PoolConfig, Secret, SessionId, TokenStore,
-    UnixTime, UserId,
+    Error, EventKind, LockoutPolicy, Outcome, Secret, SessionId, TokenStore, UnixTime, UserId,
 };
 
 const USER: &str = "alice";
@@ -38,19 +37,9 @@ const ROUNDS: u64 = 1000;
 /// burn) the step of round r + 1, even if two adjacent steps happen to share six digits.
 const ROUND_SECS: u64 = 60;
 
-fn pool(policy: LockoutPolicy) -> PoolConfig {
-    PoolConfig::default()
-        .with_mfa_mode(MfaMode::On)
-        .unwrap()
-        .with_lockout(policy)
-}
-
 /// `alice` enrolled; the clock moved to the start of the next step.
 fn enrolled(policy: LockoutPolicy) -> (Harness, Secret) {
-    let mut h = Harness::with_pool(pool(policy));
-    let secret = h.enrol(USER);
-    h.next_step();
-    (h, secret)
+    Harness::enrolled(policy, USER)
 }
 
 /// One service per thread, all on the harness's store.
@@ -158,59 +147,107 @@ impl Tally {
     }
 }
 
-#[test]
-fn the_same_code_on_separate_sessions_signs_in_exactly_once_per_round() {
-    let (h, secret) = enrolled(LockoutPolicy::default());
-    let base = h.now;
-    let now_of = |round: u64| UnixTime(base.0 + round * ROUND_SECS);
-    let codes: Vec<String> = (0..ROUNDS)
-        .map(|round| code_at_step(&secret, now_of(round).0 / 30))
-        .collect();
-    let services = instances(&h);
-    let barrier = Barrier::new(THREADS);
+/// Every scoped thread's result, in spawning order.
+fn join_all<T>(handles: Vec<thread::ScopedJoinHandle<'_, T>>) -> Vec<T> {
+    handles
+        .into_iter()
+        .map(|handle| handle.join().unwrap())
+        .collect()
+}
 
-    // results[thread][round]
-    let results: Vec<Vec<Result<(), Error>>> = thread::scope(|scope| {
+/// The time of each round, from the harness's clock on: `ROUND_SECS` apart.
+fn round_clock(h: &Harness) -> impl Fn(u64) -> UnixTime + Sync + use<> {
+    let base = h.now;
+    move |round| UnixTime(base.0 + round * ROUND_SECS)
+}
+
+/// One challenge per round, issued at that round's time (time is an argument).
+fn session_per_round(h: &mut Harness, now_of: impl Fn(u64) -> UnixTime) -> Vec<SessionId> {
+    (0..ROUNDS)
+        .map(|round| begin(&h.service, now_of(round), &mut h.rng))
+        .collect()
+}
+
+/// The attempts on a shared session that lost: told the session or the code was used, or that
+/// their write lost.
+fn shared_session_losers(tally: &Tally) -> usize {
+    tally.session_reused + tally.replayed + tally.concurrent_modification
+}
+
+/// Races every service against the others for `ROUNDS` rounds, all threads released together
+/// for each round (nobody starts round r + 1 before everyone has finished round r); `attempt`
+/// makes thread `index`'s call of round `round` with that thread's own seeded RNG. Returns
+/// `results[thread][round]`.
+fn race_rounds<F>(services: &[MemoryService], attempt: F) -> Vec<Vec<Result<(), Error>>>
+where
+    F: Fn(&MemoryService, &mut ChaCha20Rng, usize, usize) -> Result<(), Error> + Sync,
+{
+    let barrier = Barrier::new(services.len());
+    thread::scope(|scope| {
         let handles: Vec<_> = services
             .iter()
             .enumerate()
             .map(|(index, service)| {
-                let (barrier, codes, now_of) = (&barrier, &codes, &now_of);
+                let (barrier, attempt) = (&barrier, &attempt);
                 scope.spawn(move || {
                     let mut rng = thread_rng(index);
-                    (0..ROUNDS)
+                    (0..usize::try_from(ROUNDS).unwrap())
                         .map(|round| {
-                            let now = now_of(round);
-                            // Nobody starts round r + 1 before everyone has finished round r.
                             barrier.wait();
-                            let session = begin(service, now, &mut rng);
-                            let code = &codes[usize::try_from(round).unwrap()];
-                            respond(service, &session, code, now).result.map(drop)
+                            attempt(service, &mut rng, round, index)
                         })
                         .collect()
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|handle| handle.join().unwrap())
-            .collect()
-    });
+        join_all(handles)
+    })
+}
 
+/// Per round of `results[thread][round]`: exactly one attempt succeeded and `refused(tally)`
+/// counts all THREADS - 1 others (`why` prefixes the tally in the failure message). Returns the
+/// rounds' tallies merged.
+fn assert_one_success_per_round(
+    results: &[Vec<Result<(), Error>>],
+    refused: impl Fn(&Tally) -> usize,
+    why: &str,
+) -> Tally {
     let mut total = Tally::default();
     for round in 0..usize::try_from(ROUNDS).unwrap() {
         let mut tally = Tally::default();
-        for per_thread in &results {
+        for per_thread in results {
             tally.add(&per_thread[round]);
         }
         assert_eq!(tally.ok, 1, "round {round}: {tally:?}");
         assert_eq!(
-            tally.replayed + tally.concurrent_modification,
+            refused(&tally),
             THREADS - 1,
-            "round {round}: every loser is told the code was used or the write lost: {tally:?}"
+            "round {round}: {why}{tally:?}"
         );
         total.merge(&tally);
     }
+    total
+}
+
+#[test]
+fn the_same_code_on_separate_sessions_signs_in_exactly_once_per_round() {
+    let (h, secret) = enrolled(LockoutPolicy::default());
+    let now_of = round_clock(&h);
+    let codes: Vec<String> = (0..ROUNDS)
+        .map(|round| code_at_step(&secret, now_of(round).0 / 30))
+        .collect();
+    let results = race_rounds(&instances(&h), |service, rng, round, _| {
+        let now = now_of(u64::try_from(round).unwrap());
+        let session = begin(service, now, rng);
+        respond(service, &session, &codes[round], now)
+            .result
+            .map(drop)
+    });
+    let total = assert_one_success_per_round(
+        &results,
+        |tally| tally.replayed + tally.concurrent_modification,
+        "every loser is told the code was used or the write lost: ",
+    );
     println!("same code, separate sessions: {total:?}");
     assert_eq!(total.ok, usize::try_from(ROUNDS).unwrap());
 
@@ -230,56 +267,18 @@ fn the_same_code_on_separate_sessions_signs_in_exactly_once_per_round() {
 #[test]
 fn the_same_code_on_one_shared_session_signs_in_exactly_once_per_round() {
     let (mut h, secret) = enrolled(LockoutPolicy::default());
-    let base = h.now;
-    let now_of = |round: u64| UnixTime(base.0 + round * ROUND_SECS);
+    let now_of = round_clock(&h);
     let codes: Vec<String> = (0..ROUNDS)
         .map(|round| code_at_step(&secret, now_of(round).0 / 30))
         .collect();
-    // One challenge per round, issued at that round's time (time is an argument).
-    let sessions: Vec<SessionId> = (0..ROUNDS)
-        .map(|round| begin(&h.service, now_of(round), &mut h.rng))
-        .collect();
-    let services = instances(&h);
-    let barrier = Barrier::new(THREADS);
-
-    let results: Vec<Vec<Result<(), Error>>> = thread::scope(|scope| {
-        let handles: Vec<_> = services
-            .iter()
-            .map(|service| {
-                let (barrier, codes, sessions, now_of) = (&barrier, &codes, &sessions, &now_of);
-                scope.spawn(move || {
-                    (0..usize::try_from(ROUNDS).unwrap())
-                        .map(|round| {
-                            let now = now_of(u64::try_from(round).unwrap());
-                            barrier.wait();
-                            respond(service, &sessions[round], &codes[round], now)
-                                .result
-                                .map(drop)
-                        })
-                        .collect()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|handle| handle.join().unwrap())
-            .collect()
+    let sessions = session_per_round(&mut h, &now_of);
+    let results = race_rounds(&instances(&h), |service, _, round, _| {
+        let now = now_of(u64::try_from(round).unwrap());
+        respond(service, &sessions[round], &codes[round], now)
+            .result
+            .map(drop)
     });
-
-    let mut total = Tally::default();
-    for round in 0..usize::try_from(ROUNDS).unwrap() {
-        let mut tally = Tally::default();
-        for per_thread in &results {
-            tally.add(&per_thread[round]);
-        }
-        assert_eq!(tally.ok, 1, "round {round}: {tally:?}");
-        assert_eq!(
-            tally.session_reused + tally.replayed + tally.concurrent_modification,
-            THREADS - 1,
-            "round {round}: {tally:?}"
-        );
-        total.merge(&tally);
-    }
+    let total = assert_one_success_per_round(&results, shared_session_losers, "");
     println!("same code, one session: {total:?}");
 
     // Every session was consumed by its one success.
@@ -304,60 +303,21 @@ fn one_session_answered_with_two_different_valid_codes_signs_in_once_per_round()
     // window). The replay watermark alone would let both through, one after the other; the
     // session's conditional consume, after the compare-and-swap, must refuse the second.
     let (mut h, secret) = enrolled(LockoutPolicy::default());
-    let base = h.now;
-    let now_of = |round: u64| UnixTime(base.0 + round * ROUND_SECS);
+    let now_of = round_clock(&h);
     let codes: Vec<[String; 2]> = (0..ROUNDS)
         .map(|round| {
             let step = now_of(round).0 / 30;
             [code_at_step(&secret, step), code_at_step(&secret, step + 1)]
         })
         .collect();
-    let sessions: Vec<SessionId> = (0..ROUNDS)
-        .map(|round| begin(&h.service, now_of(round), &mut h.rng))
-        .collect();
-    let services = instances(&h);
-    let barrier = Barrier::new(THREADS);
-
-    let results: Vec<Vec<Result<(), Error>>> = thread::scope(|scope| {
-        let handles: Vec<_> = services
-            .iter()
-            .enumerate()
-            .map(|(index, service)| {
-                let (barrier, codes, sessions, now_of) = (&barrier, &codes, &sessions, &now_of);
-                scope.spawn(move || {
-                    (0..usize::try_from(ROUNDS).unwrap())
-                        .map(|round| {
-                            let now = now_of(u64::try_from(round).unwrap());
-                            let code = &codes[round][index % 2];
-                            barrier.wait();
-                            respond(service, &sessions[round], code, now)
-                                .result
-                                .map(drop)
-                        })
-                        .collect()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|handle| handle.join().unwrap())
-            .collect()
+    let sessions = session_per_round(&mut h, &now_of);
+    let results = race_rounds(&instances(&h), |service, _, round, index| {
+        let now = now_of(u64::try_from(round).unwrap());
+        respond(service, &sessions[round], &codes[round][index % 2], now)
+            .result
+            .map(drop)
     });
-
-    let mut total = Tally::default();
-    for round in 0..usize::try_from(ROUNDS).unwrap() {
-        let mut tally = Tally::default();
-        for per_thread in &results {
-            tally.add(&per_thread[round]);
-        }
-        assert_eq!(tally.ok, 1, "round {round}: {tally:?}");
-        assert_eq!(
-            tally.session_reused + tally.replayed + tally.concurrent_modification,
-            THREADS - 1,
-            "round {round}: {tally:?}"
-        );
-        total.merge(&tally);
-    }
+    let total = assert_one_success_per_round(&results, shared_session_losers, "");
     println!("two valid codes, one session: {total:?}");
     assert_eq!(stored_lockout(&h).consecutive_failures(), 0);
 }
@@ -394,10 +354,7 @@ fn guess_in_parallel(h: &Harness, codes: &[String], now: UnixTime) -> (Tally, Ve
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|handle| handle.join().unwrap())
-            .collect()
+        join_all(handles)
     });
     let mut tally = Tally::default();
     let mut events = Vec::new();
@@ -537,10 +494,7 @@ fn parallel_wrong_codes_on_verify_and_sign_in_share_one_budget() {
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|handle| handle.join().unwrap())
-            .collect()
+        join_all(handles)
     });
     let mut tally = Tally::default();
     for thread_tally in &tallies {

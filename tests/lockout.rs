@@ -23,8 +23,8 @@ use softtoken::api::{
 use softtoken::store::Version;
 use softtoken::test_support::hmac_computations;
 use softtoken::{
-    CodeCheck, Error, EventKind, LockoutPolicy, LockoutState, MfaMode, Outcome, PoolConfig,
-    RejectReason, Secret, SessionId, TokenStore, UnixTime, UserId,
+    CodeCheck, Error, EventKind, LockoutPolicy, LockoutState, Outcome, RejectReason, Secret,
+    SessionId, TokenStore, UnixTime, UserId,
 };
 
 const USER: &str = "alice";
@@ -34,21 +34,10 @@ const LOCKED_MESSAGE: &str =
 const DISABLED_MESSAGE: &str =
     "Software token disabled after too many failed attempts; an administrator must reset it.";
 
-/// An `ON` pool (every user with a verified token is challenged) with the given lockout.
-fn pool(policy: LockoutPolicy) -> PoolConfig {
-    PoolConfig::default()
-        .with_mfa_mode(MfaMode::On)
-        .unwrap()
-        .with_lockout(policy)
-}
-
 /// A harness where `alice` has a verified token, moved to the start of the next step so the
 /// current code is fresh.
 fn enrolled(policy: LockoutPolicy) -> (Harness, Secret) {
-    let mut h = Harness::with_pool(pool(policy));
-    let secret = h.enrol(USER);
-    h.next_step();
-    (h, secret)
+    Harness::enrolled(policy, USER)
 }
 
 /// A small policy: 2 free failures, locks 1 s doubling to 4 s, disabled at 6 failures.
@@ -128,6 +117,19 @@ fn fail(h: &mut Harness, secret: &Secret) -> Vec<EventKind> {
     kinds(&outcome)
 }
 
+/// Moves the clock to `now`, then fails once.
+fn fail_at(h: &mut Harness, secret: &Secret, now: UnixTime) -> Vec<EventKind> {
+    h.now = now;
+    fail(h, secret)
+}
+
+/// `times` wrong sign-in codes in a row at `h.now`, each refused as a mismatch.
+fn fail_times(h: &mut Harness, secret: &Secret, times: u32) {
+    for _ in 1..=times {
+        fail(h, secret);
+    }
+}
+
 /// Moves the clock to the end of the current lock, if one runs, then fails once.
 fn fail_at_retry(h: &mut Harness, secret: &Secret) -> Vec<EventKind> {
     if let Some(until) = state(h).locked_until()
@@ -144,6 +146,14 @@ fn load(h: &Harness) -> Option<(softtoken::TokenRecord, Version)> {
 
 fn state(h: &Harness) -> LockoutState {
     load(h).map_or_else(LockoutState::default, |(record, _)| *record.lockout())
+}
+
+/// The stored failure count is `failures` and the lock, if any, runs until `locked_until`.
+#[track_caller]
+fn assert_lockout(h: &Harness, failures: u32, locked_until: Option<UnixTime>) {
+    let state = state(h);
+    assert_eq!(state.consecutive_failures(), failures);
+    assert_eq!(state.locked_until(), locked_until);
 }
 
 fn version(h: &Harness) -> Version {
@@ -170,8 +180,7 @@ fn five_wrong_codes_are_free_and_the_sixth_locks_for_one_second() {
             }],
             "failure {n} is free: no lock"
         );
-        assert_eq!(state(&h).consecutive_failures(), n);
-        assert_eq!(state(&h).locked_until(), None);
+        assert_lockout(&h, n, None);
     }
 
     let t = h.now;
@@ -200,9 +209,7 @@ fn five_wrong_codes_are_free_and_the_sixth_locks_for_one_second() {
 #[test]
 fn locks_double_from_one_second_and_stop_at_fifteen_minutes() {
     let (mut h, secret) = enrolled(LockoutPolicy::default());
-    for _ in 1..=5 {
-        fail(&mut h, &secret);
-    }
+    fail_times(&mut h, &secret, 5);
     let expected: [u64; 15] = [
         1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900, 900, 900, 900,
     ];
@@ -227,8 +234,7 @@ fn locks_double_from_one_second_and_stop_at_fifteen_minutes() {
     }
     assert_eq!(state(&h).consecutive_failures(), 20);
     fail(&mut h, &secret);
-    assert_eq!(state(&h).consecutive_failures(), 21);
-    assert_eq!(state(&h).locked_until(), Some(at(h.now.0 + 900)));
+    assert_lockout(&h, 21, Some(at(h.now.0 + 900)));
 }
 
 #[test]
@@ -288,8 +294,7 @@ fn an_attempt_refused_while_locked_neither_counts_nor_extends_the_lock() {
     assert_eq!(version(&h), written, "nothing was written");
 
     // At the end of the lock the next wrong code is the 8th failure: 4 s.
-    h.now = until;
-    let events = fail(&mut h, &secret);
+    let events = fail_at(&mut h, &secret, until);
     assert!(events.contains(&EventKind::LockedOut {
         until: at(until.0 + 4),
         consecutive_failures: 8,
@@ -299,9 +304,7 @@ fn an_attempt_refused_while_locked_neither_counts_nor_extends_the_lock() {
 #[test]
 fn the_right_code_is_refused_while_locked_and_accepted_on_the_same_session_after() {
     let (mut h, secret) = enrolled(LockoutPolicy::default());
-    for _ in 1..=6 {
-        fail(&mut h, &secret);
-    }
+    fail_times(&mut h, &secret, 6);
     let until = state(&h).locked_until().unwrap();
     let right = code_at(&secret, h.now);
     let challenge = h.begin_sign_in(USER).unwrap();
@@ -387,9 +390,7 @@ const MALFORMED: [&str; 8] = [
 #[test]
 fn a_malformed_code_is_refused_before_any_hmac_and_does_not_count() {
     let (mut h, secret) = enrolled(LockoutPolicy::default());
-    for _ in 1..=5 {
-        fail(&mut h, &secret);
-    }
+    fail_times(&mut h, &secret, 5);
     let written = version(&h);
     let challenge = h.begin_sign_in(USER).unwrap();
     let before = hmac_computations();
@@ -416,8 +417,7 @@ fn a_malformed_code_is_refused_before_any_hmac_and_does_not_count() {
         assert_eq!(error.code(), "InvalidParameterException", "{code:?}");
     }
     assert_eq!(hmac_computations(), before, "Verify");
-    assert_eq!(state(&h).consecutive_failures(), 5);
-    assert_eq!(state(&h).locked_until(), None);
+    assert_lockout(&h, 5, None);
 
     // The next wrong code is the 6th and locks: the malformed ones were not counted.
     let wrong = wrong_code(&pending, h.now);
@@ -425,8 +425,7 @@ fn a_malformed_code_is_refused_before_any_hmac_and_does_not_count() {
         verify(&mut h, &wrong).result,
         Err(Error::VerifyCodeMismatch)
     );
-    assert_eq!(state(&h).consecutive_failures(), 6);
-    assert_eq!(state(&h).locked_until(), Some(at(h.now.0 + 1)));
+    assert_lockout(&h, 6, Some(at(h.now.0 + 1)));
 }
 
 #[test]
@@ -434,9 +433,7 @@ fn a_replayed_code_does_not_count() {
     let (mut h, secret) = enrolled(LockoutPolicy::default());
     let used = code_at(&secret, h.now);
     assert!(sign_in(&mut h, &used).result.is_ok());
-    for _ in 1..=5 {
-        fail(&mut h, &secret);
-    }
+    fail_times(&mut h, &secret, 5);
     let written = version(&h);
     for _ in 0..10 {
         let outcome = sign_in(&mut h, &used);
@@ -449,29 +446,23 @@ fn a_replayed_code_does_not_count() {
             }]
         );
     }
-    assert_eq!(state(&h).consecutive_failures(), 5);
-    assert_eq!(state(&h).locked_until(), None);
+    assert_lockout(&h, 5, None);
     assert_eq!(version(&h), written);
 
     // The next wrong code is the 6th.
     fail(&mut h, &secret);
-    assert_eq!(state(&h).consecutive_failures(), 6);
-    assert_eq!(state(&h).locked_until(), Some(at(h.now.0 + 1)));
+    assert_lockout(&h, 6, Some(at(h.now.0 + 1)));
 }
 
 #[test]
 fn a_success_resets_the_count() {
     let (mut h, secret) = enrolled(LockoutPolicy::default());
-    for _ in 1..=5 {
-        fail(&mut h, &secret);
-    }
+    fail_times(&mut h, &secret, 5);
     assert!(sign_in_right(&mut h, &secret).result.is_ok());
     assert_eq!(state(&h), LockoutState::default());
 
     // Five more are free again, and the sixth locks for 1 s, not 2.
-    for _ in 1..=5 {
-        fail(&mut h, &secret);
-    }
+    fail_times(&mut h, &secret, 5);
     assert_eq!(state(&h).locked_until(), None);
     let t = h.now;
     fail(&mut h, &secret);
@@ -485,16 +476,13 @@ fn a_success_resets_the_count() {
     assert!(sign_in_right(&mut h, &secret).result.is_ok());
     assert_eq!(state(&h), LockoutState::default());
     fail(&mut h, &secret);
-    assert_eq!(state(&h).consecutive_failures(), 1);
-    assert_eq!(state(&h).locked_until(), None);
+    assert_lockout(&h, 1, None);
 }
 
 /// Five free failures at one instant; returns it.
 fn five_failures() -> (Harness, Secret, UnixTime) {
     let (mut h, secret) = enrolled(LockoutPolicy::default());
-    for _ in 1..=5 {
-        fail(&mut h, &secret);
-    }
+    fail_times(&mut h, &secret, 5);
     let t = h.now;
     (h, secret, t)
 }
@@ -503,17 +491,13 @@ fn five_failures() -> (Harness, Secret, UnixTime) {
 fn fifteen_quiet_minutes_reset_the_count() {
     // 899 s later: still counted, so the next wrong code is the 6th and locks.
     let (mut h, secret, t) = five_failures();
-    h.now = at(t.0 + 899);
-    fail(&mut h, &secret);
-    assert_eq!(state(&h).consecutive_failures(), 6);
-    assert_eq!(state(&h).locked_until(), Some(at(t.0 + 900)));
+    fail_at(&mut h, &secret, at(t.0 + 899));
+    assert_lockout(&h, 6, Some(at(t.0 + 900)));
 
     // 900 s later: reset, so the next wrong code is the 1st.
     let (mut h, secret, t) = five_failures();
-    h.now = at(t.0 + 900);
-    fail(&mut h, &secret);
-    assert_eq!(state(&h).consecutive_failures(), 1);
-    assert_eq!(state(&h).locked_until(), None);
+    fail_at(&mut h, &secret, at(t.0 + 900));
+    assert_lockout(&h, 1, None);
 
     // After the reset five are free again: the lock comes at the 6th, not the 2nd.
     for _ in 2..=5 {
@@ -532,21 +516,18 @@ fn the_quiet_period_counts_from_the_end_of_the_lock_not_the_last_failure() {
     let (mut h, secret, _) = five_failures();
     let t = h.now;
     fail(&mut h, &secret);
-    h.now = at(t.0 + 900);
-    let events = fail(&mut h, &secret);
+    let events = fail_at(&mut h, &secret, at(t.0 + 900));
     assert!(events.contains(&EventKind::LockedOut {
         until: at(t.0 + 902),
         consecutive_failures: 7,
     }));
 
     // 15 minutes after that lock ends, the count resets.
-    h.now = at(t.0 + 902 + 899);
-    fail(&mut h, &secret);
+    fail_at(&mut h, &secret, at(t.0 + 902 + 899));
     assert_eq!(state(&h).consecutive_failures(), 8, "899 s after the lock");
     let lock_end = state(&h).locked_until().unwrap();
     assert_eq!(lock_end, at(t.0 + 1801 + 4));
-    h.now = at(lock_end.0 + 900);
-    fail(&mut h, &secret);
+    fail_at(&mut h, &secret, at(lock_end.0 + 900));
     assert_eq!(state(&h).consecutive_failures(), 1, "900 s after the lock");
     assert_eq!(state(&h).locked_until(), None);
 }
@@ -560,8 +541,7 @@ fn fifteen_minute_lock() -> (Harness, Secret, UnixTime) {
     h.now = state(&h).locked_until().unwrap();
     let t = h.now;
     fail(&mut h, &secret);
-    assert_eq!(state(&h).consecutive_failures(), 16);
-    assert_eq!(state(&h).locked_until(), Some(at(t.0 + 900)));
+    assert_lockout(&h, 16, Some(at(t.0 + 900)));
     (h, secret, t)
 }
 
@@ -569,23 +549,18 @@ fn fifteen_minute_lock() -> (Harness, Secret, UnixTime) {
 fn after_a_fifteen_minute_lock_the_count_survives_until_fifteen_quiet_minutes_after_it_ends() {
     // At the lock's end (15 minutes after the last failure): counted, the 17th locks again.
     let (mut h, secret, t) = fifteen_minute_lock();
-    h.now = at(t.0 + 900);
-    fail(&mut h, &secret);
-    assert_eq!(state(&h).consecutive_failures(), 17);
-    assert_eq!(state(&h).locked_until(), Some(at(t.0 + 1800)));
+    fail_at(&mut h, &secret, at(t.0 + 900));
+    assert_lockout(&h, 17, Some(at(t.0 + 1800)));
 
     // One second short of 15 quiet minutes after the lock: still counted.
     let (mut h, secret, t) = fifteen_minute_lock();
-    h.now = at(t.0 + 1799);
-    fail(&mut h, &secret);
+    fail_at(&mut h, &secret, at(t.0 + 1799));
     assert_eq!(state(&h).consecutive_failures(), 17);
 
     // 15 quiet minutes after the lock ended: reset.
     let (mut h, secret, t) = fifteen_minute_lock();
-    h.now = at(t.0 + 1800);
-    fail(&mut h, &secret);
-    assert_eq!(state(&h).consecutive_failures(), 1);
-    assert_eq!(state(&h).locked_until(), None);
+    fail_at(&mut h, &secret, at(t.0 + 1800));
+    assert_lockout(&h, 1, None);
 }
 
 /// Fails at each lock's end until the token is disabled; returns the events of the last one.
@@ -752,8 +727,7 @@ fn verify_and_sign_in_share_one_counter() {
     assert_eq!(outcome.result, Err(locked(at(t.0 + 1), 1)));
 
     // The 7th, at sign-in, locks Verify for 2 s: the right pending code is refused.
-    h.now = at(t.0 + 1);
-    fail(&mut h, &old);
+    fail_at(&mut h, &old, at(t.0 + 1));
     assert_eq!(state(&h).consecutive_failures(), 7);
     let outcome = verify_right(&mut h, &pending);
     assert_eq!(outcome.result, Err(locked(at(t.0 + 3), 2)));
@@ -774,9 +748,7 @@ fn verify_and_sign_in_share_one_counter() {
 #[test]
 fn a_lock_does_not_block_beginning_a_sign_in() {
     let (mut h, secret) = enrolled(LockoutPolicy::default());
-    for _ in 1..=6 {
-        fail(&mut h, &secret);
-    }
+    fail_times(&mut h, &secret, 6);
     let until = state(&h).locked_until().unwrap();
     assert!(until > h.now);
     let outcome = h

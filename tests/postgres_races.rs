@@ -227,6 +227,17 @@ async fn join<T>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
     results
 }
 
+/// Awaits spawned sign-in attempts and counts their answers; `begin` says why none may have
+/// failed to begin.
+async fn tally_attempts(tasks: Vec<tokio::task::JoinHandle<Attempt>>, begin: &str) -> Tally {
+    Tally::of(
+        join(tasks)
+            .await
+            .into_iter()
+            .map(|attempt| attempt.expect(begin)),
+    )
+}
+
 /// Answers by kind, for counting.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Tally {
@@ -250,6 +261,15 @@ struct Tally {
 }
 
 impl Tally {
+    /// The answers, counted.
+    fn of<T>(answers: impl IntoIterator<Item = Result<T, Error>>) -> Tally {
+        let mut tally = Tally::default();
+        for answer in answers {
+            tally.add(&answer);
+        }
+        tally
+    }
+
     fn add<T>(&mut self, result: &Result<T, Error>) {
         match result {
             Ok(_) => self.successes += 1,
@@ -363,10 +383,7 @@ async fn one_code_submitted_by_every_instance_signs_in_once_per_round() {
                 spawn_attempt(service, &barrier, "alice", code.clone(), now, rng)
             })
             .collect();
-        let mut this_round = Tally::default();
-        for attempt in join(tasks).await {
-            this_round.add(&attempt.expect("beginning a sign-in"));
-        }
+        let this_round = tally_attempts(tasks, "beginning a sign-in").await;
         assert_eq!(
             this_round.successes, 1,
             "round {round}: exactly one instance signs in: {this_round:?}"
@@ -439,11 +456,7 @@ async fn wrong_guess_storm(
             )
         })
         .collect();
-    let mut tally = Tally::default();
-    for attempt in join(tasks).await {
-        tally.add(&attempt.expect("beginning a sign-in is not blocked by the lockout"));
-    }
-    tally
+    tally_attempts(tasks, "beginning a sign-in is not blocked by the lockout").await
 }
 
 /// Default policy (`LockoutPolicy::default()`: 5 free failures; `lock_after(n)` is 0 for n ≤ 5
@@ -593,10 +606,7 @@ async fn one_session_answered_by_two_instances_signs_in_once() {
                 })
             })
             .collect();
-        let mut this_round = Tally::default();
-        for answer in join(tasks).await {
-            this_round.add(&answer);
-        }
+        let this_round = Tally::of(join(tasks).await);
         assert_eq!(this_round.successes, 1, "round {round}: {this_round:?}");
         assert_eq!(
             this_round.reused + this_round.replays,
@@ -1028,10 +1038,7 @@ async fn killed_connections_fail_closed_and_the_pools_recover() {
             spawn_attempt(service, &barrier, "alice", code_at(&alice, now), now, rng)
         })
         .collect();
-    let mut after = Tally::default();
-    for attempt in join(tasks).await {
-        after.add(&attempt.expect("beginning a sign-in after the faults"));
-    }
+    let after = tally_attempts(tasks, "beginning a sign-in after the faults").await;
     assert_eq!(
         (after.successes, after.replays, after.total()),
         (1, 1, 2),

@@ -10,8 +10,8 @@ use softtoken::api::{
     SignInChallenge, VerifySoftwareTokenRequest,
 };
 use softtoken::{
-    AccessToken, Error, MemoryStore, PoolConfig, Secret, Service, SessionId, Step, TotpConfig,
-    TotpKey, UnixTime, UserId,
+    AccessToken, Error, LockoutPolicy, MemoryStore, MfaMode, PoolConfig, Secret, Service,
+    SessionId, Step, TotpConfig, TotpKey, UnixTime, UserId,
 };
 
 /// The resolver: `token-<user>` is `<user>`'s access token; anything else is invalid.
@@ -24,6 +24,14 @@ pub type MemoryService = Service<MemoryStore, MemoryStore, Resolver>;
 
 /// A start time well inside a 30-second step (step 56666666, second 10 of it).
 pub const START: UnixTime = UnixTime(1_700_000_000);
+
+/// An `ON` pool (every user with a verified token is challenged) with the given lockout.
+pub fn on_pool_with_lockout(policy: LockoutPolicy) -> PoolConfig {
+    PoolConfig::default()
+        .with_mfa_mode(MfaMode::On)
+        .unwrap()
+        .with_lockout(policy)
+}
 
 pub struct Harness {
     pub store: MemoryStore,
@@ -45,6 +53,15 @@ impl Harness {
             rng: ChaCha20Rng::seed_from_u64(0x5eed),
             now: START,
         }
+    }
+
+    /// A harness on [`on_pool_with_lockout`] where `user` has a verified token, moved to the
+    /// start of the next step so the current code is fresh.
+    pub fn enrolled(policy: LockoutPolicy, user: &str) -> (Harness, Secret) {
+        let mut h = Harness::with_pool(on_pool_with_lockout(policy));
+        let secret = h.enrol(user);
+        h.next_step();
+        (h, secret)
     }
 
     /// A second service instance on the same store (another auth-service replica).
